@@ -1,0 +1,309 @@
+"""Active learning: fit, evaluate, predict in batches, rank, write priorities, record a model run.
+
+:func:`run_retrain` is one retrain of one project. It never raises for a
+model's failure: the error is stored on the :class:`ModelRun` and the queue
+keeps its old order, so labelling goes on. (Locking, so that one retrain
+per project runs at a time, is :mod:`superintendent.orchestration`'s job.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.multioutput import MultiOutputClassifier
+from sklearn.preprocessing import MultiLabelBinarizer
+from sqlalchemy.engine import Engine
+
+from superintendent import queue
+from superintendent.acquisition_functions import acquisition_scores, get_acquisition_function, visiting_order
+from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
+from superintendent.validation import ValidationError
+
+Preprocess = Callable[[Any, Any], tuple[Any, Any]]
+EvalMethod = Callable[[Any, Any, Any], Any]
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _flatten(x: Any) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    return arr.reshape(len(arr), -1)
+
+
+def _as_text(x: Any) -> list[str]:
+    if isinstance(x, pd.DataFrame):
+        return x.astype(str).agg(" ".join, axis=1).tolist()
+    return [v if isinstance(v, str) else " ".join(map(str, dict(v).values())) if isinstance(v, (dict, pd.Series)) else str(v) for v in x]
+
+
+def _as_frame(x: Any) -> pd.DataFrame:
+    frame = x.copy() if isinstance(x, pd.DataFrame) else pd.DataFrame(list(x))
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            frame[col] = frame[col].astype("category")
+    return frame
+
+
+def make_preset(name: str) -> BaseEstimator:
+    """A fresh model for a preset name (see :data:`MODEL_PRESETS`)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    if name == "logistic_regression":
+        return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000))
+    if name == "tfidf_logistic_regression":
+        return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(sublinear_tf=True), LogisticRegression(max_iter=2000))
+    if name == "gradient_boosting":
+        return make_pipeline(FunctionTransformer(_as_frame), HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100))
+    raise ValidationError(f"unknown model preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
+
+
+MODEL_PRESETS = {
+    "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
+    "tfidf_logistic_regression": "TF-IDF features and logistic regression (text)",
+    "gradient_boosting": "Histogram gradient boosting trees (table rows; handles categories and missing values)",
+}
+
+
+def load_factory(path: str) -> Callable[[], BaseEstimator]:
+    """A model factory named ``package.module:function`` (set by configuration or an admin only)."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValidationError(f"a model factory is written 'package.module:function'; got {path!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"cannot load model factory {path!r}: {exc}") from None
+    if not callable(factory):
+        raise ValidationError(f"model factory {path!r} is not callable")
+    return factory
+
+
+def model_for_project(project: Project) -> BaseEstimator | None:
+    """The model a project's settings name (factory path first, then preset), or None."""
+    if project.model_factory:
+        return load_factory(project.model_factory)()
+    if project.model_preset:
+        return make_preset(project.model_preset)
+    return None
+
+
+# --------------------------------------------------------------------------- data
+
+
+def stack_features(features: list[Any]) -> Any:
+    """Put per-item features together for a model: arrays stacked, Series rows as a DataFrame, else a list/array."""
+    if not features:
+        return np.empty((0,))
+    first = features[0]
+    if all(isinstance(f, pd.Series) for f in features):
+        return pd.DataFrame(features).reset_index(drop=True)
+    if all(isinstance(f, dict) for f in features):
+        return pd.DataFrame(features)
+    if all(isinstance(f, np.ndarray) for f in features):
+        return np.stack(features)
+    if all(isinstance(f, (int, float, np.number)) and not isinstance(f, bool) for f in features):
+        return np.asarray(features)
+    if isinstance(first, str):
+        return list(features)
+    return list(features)
+
+
+def identity_preprocess(x: Any, y: Any) -> tuple[Any, Any]:
+    return x, y
+
+
+@dataclass
+class Evaluation:
+    scores: list[float]
+    per_class: dict[str, Any]
+    confusion: dict[str, Any]
+    message: str | None = None
+
+
+def default_evaluation(model: BaseEstimator, x: Any, y: Any, *, multi: bool = False) -> Evaluation:
+    """Mean accuracy over (up to) 3 cross-validation folds, with per-class figures.
+
+    With few labels the number of folds shrinks to what the rarest class
+    allows; with fewer than two labels in some class there is no
+    cross-validation yet, and the message says so.
+    """
+    n = len(y)
+    if multi:
+        if n < 2:
+            return Evaluation([], {}, {}, "cross-validation needs at least 2 labelled items")
+        cv = KFold(n_splits=min(3, n), shuffle=True, random_state=0)
+    else:
+        rarest_label, rarest = min(Counter(y).items(), key=lambda kv: kv[1])
+        if rarest < 2:
+            return Evaluation([], {}, {}, f"cross-validation needs at least 2 labels of every class; {rarest_label!r} has {rarest}")
+        cv = StratifiedKFold(n_splits=min(3, rarest), shuffle=True, random_state=0)
+    predicted = cross_val_predict(model, x, y, cv=cv)
+    y_arr = np.asarray(y)
+    scores = [float(accuracy_score(y_arr[test], predicted[test])) for _, test in cv.split(np.zeros(n), y_arr if not multi else None)]
+    if multi:
+        return Evaluation(scores, {}, {})
+    labels = sorted(set(y_arr.tolist()) | set(predicted.tolist()), key=str)
+    report = classification_report(y_arr, predicted, labels=labels, output_dict=True, zero_division=0)
+    per_class = {str(k): {m: float(v) for m, v in row.items()} for k, row in report.items() if isinstance(row, dict) and k in {str(lab) for lab in labels}}
+    matrix = confusion_matrix(y_arr, predicted, labels=labels)
+    return Evaluation(scores, per_class, {"labels": [str(lab) for lab in labels], "matrix": matrix.tolist()})
+
+
+# --------------------------------------------------------------------------- one retrain
+
+
+@dataclass
+class RetrainOptions:
+    """What a retrain uses beyond the project's stored settings (a live model from the Python API, ...)."""
+
+    model: BaseEstimator | None = None
+    eval_method: EvalMethod | None = None
+    model_preprocess: Preprocess | None = None
+    acquisition_function: str | Callable[[np.ndarray], np.ndarray] | None = None
+    shuffle_prop: float | None = None
+    rng: np.random.Generator | int | None = None
+    batch_size: int = 10_000
+    worker: str = ""
+
+
+def _finish(engine: Engine, run_id: int, **fields: Any) -> ModelRun:
+    with session_scope(engine) as s:
+        run = s.get(ModelRun, run_id)
+        for key, value in fields.items():
+            setattr(run, key, value)
+        run.finished_at = utcnow()
+        s.add(run)
+    return run
+
+
+def _order_from_callable(fn: Callable[[np.ndarray], np.ndarray], proba: np.ndarray) -> np.ndarray:
+    order = np.asarray(fn(proba))
+    n = len(proba)
+    if order.shape != (n,) or not np.issubdtype(order.dtype, np.integer) or not np.array_equal(np.sort(order), np.arange(n)):
+        raise ValidationError(
+            f"acquisition function {getattr(fn, '__name__', fn)!r} must return a visiting order: each row index 0..{n - 1} once; "
+            f"got shape {order.shape}, dtype {order.dtype}"
+        )
+    return order
+
+
+def _predict_proba(model: BaseEstimator, x: Any, multi: bool) -> np.ndarray:
+    proba = model.predict_proba(x)
+    if multi:  # MultiOutputClassifier: one (n, n_classes) array per output
+        return np.stack(proba, axis=2)
+    return np.asarray(proba)
+
+
+def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None = None) -> ModelRun:
+    """Fit, evaluate, rank the unlabelled items and write their priorities; return the recorded run.
+
+    The run is recorded first as ``running``; it ends ``succeeded``,
+    ``skipped`` (nothing to learn from yet: fewer than two classes) or
+    ``failed`` with the error. A failed run changes no priorities.
+    """
+    opts = options or RetrainOptions()
+    acquisition = opts.acquisition_function or project.acquisition_function
+    shuffle_prop = project.shuffle_prop if opts.shuffle_prop is None else opts.shuffle_prop
+    preprocess = opts.model_preprocess or identity_preprocess
+    multi = project.label_mode == "multi"
+    name = acquisition if isinstance(acquisition, str) else getattr(acquisition, "__name__", "custom")
+    with session_scope(engine) as s:
+        run = ModelRun(project_id=project.id, worker=opts.worker, acquisition_function=name)
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    phases: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def phase(label: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phases[label] = round(now - clock, 6)
+        clock = now
+
+    try:
+        rank_with = get_acquisition_function(acquisition)  # unknown names fail before any work
+        model = opts.model if opts.model is not None else model_for_project(project)
+        if model is None:
+            return _finish(engine, run_id, status=RunStatus.skipped.value, message="no model: pass one to Superintendent(model=...) or set the project's model preset")
+        with session_scope(engine, write=False) as s:
+            labelled = queue.labelled_data(s, project)
+        phase("read_labelled")
+        n_labels = len(labelled.labels)
+        y_raw: Any = labelled.labels
+        if multi:
+            binarizer = MultiLabelBinarizer(classes=project.options or None)
+            y_raw = binarizer.fit_transform(labelled.labels)
+            model = MultiOutputClassifier(model)
+        else:
+            distinct = set(map(str, y_raw))
+            if len(distinct) < 2:
+                return _finish(engine, run_id, status=RunStatus.skipped.value, n_labels=n_labels, phase_seconds=phases,
+                               message=f"need labels of at least two classes to train; have {len(distinct)} class(es) in {n_labels} labels")
+        x, y = preprocess(stack_features(labelled.features), y_raw)
+        phase("preprocess")
+        if opts.eval_method is not None:
+            scores = [float(v) for v in np.atleast_1d(np.asarray(opts.eval_method(model, x, y), dtype=float))]
+            evaluation = Evaluation(scores, {}, {})
+        else:
+            evaluation = default_evaluation(model, x, y if multi else list(y), multi=multi)
+        phase("evaluate")
+        model.fit(x, y)
+        phase("fit")
+
+        ids_parts, score_parts, proba_parts = [], [], []
+        for ids, feats in queue.unlabelled_batches(engine, project, opts.batch_size):
+            xb, _ = preprocess(stack_features(feats), None)
+            proba = _predict_proba(model, xb, multi)
+            ids_parts.append(ids)
+            if isinstance(acquisition, str):
+                score_parts.append(acquisition_scores(acquisition, proba))
+            else:
+                proba_parts.append(proba)
+        phase("predict")
+        ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, dtype=np.int64)
+        if isinstance(acquisition, str):
+            scores_all = np.concatenate(score_parts) if score_parts else np.empty(0)
+        else:
+            order = _order_from_callable(rank_with, np.concatenate(proba_parts)) if proba_parts else np.empty(0, dtype=np.intp)
+            scores_all = np.empty(len(order))
+            scores_all[order] = -np.arange(len(order), dtype=float)
+        order = visiting_order(scores_all, shuffle_prop=shuffle_prop, rng=opts.rng)
+        phase("rank")
+        queue.reprioritise(engine, project, ids[order], np.arange(len(order), dtype=float))
+        phase("write")
+        scores_arr = np.asarray(evaluation.scores, dtype=float)
+        return _finish(
+            engine, run_id, status=RunStatus.succeeded.value, n_labels=n_labels, n_ranked=len(order),
+            score_mean=float(scores_arr.mean()) if scores_arr.size else None,
+            score_std=float(scores_arr.std()) if scores_arr.size else None,
+            scores=evaluation.scores, per_class=evaluation.per_class, confusion=evaluation.confusion,
+            phase_seconds=phases, message=evaluation.message,
+        )
+    except Exception as exc:  # a model's failure is recorded, never raised into labelling
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return _finish(engine, run_id, status=RunStatus.failed.value, phase_seconds=phases,
+                       message=f"{detail}\n\n{traceback.format_exc(limit=8)}")
+
+
+def latest_runs(engine: Engine, project: Project, limit: int = 100) -> list[ModelRun]:
+    with session_scope(engine, write=False) as s:
+        return list(s.execute(sa.select(ModelRun).where(ModelRun.project_id == project.id)
+                              .order_by(ModelRun.started_at.desc(), ModelRun.id.desc()).limit(limit)).scalars())

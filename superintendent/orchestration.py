@@ -1,0 +1,213 @@
+"""Retraining on a schedule, with at most one retrain per project at a time across processes.
+
+* :func:`retrain_lock`: PostgreSQL holds a session advisory lock (freed by
+  the server if the process dies); SQLite writes a lock row naming host and
+  pid, taken over once it expires or its process is gone.
+* :func:`retrain_project`: lock, then :func:`superintendent.learning.run_retrain`.
+* :func:`orchestrate`: the loop of the original ``Superintendent.orchestrate``,
+  driven by APScheduler; every ``interval_seconds`` it retrains if at least
+  ``interval_n_labels`` labels came in since the last run. Stops after
+  ``max_runs`` runs, on :meth:`Orchestrator.stop`, or on SIGTERM / SIGINT.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from superintendent import queue
+from superintendent.learning import RetrainOptions, run_retrain
+from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
+from superintendent.store.models import RetrainLock
+
+log = logging.getLogger(__name__)
+_LOCK_NAMESPACE = 0x5E7A  # first key of PostgreSQL's two-key advisory locks: "superintendent retrain"
+
+
+def _holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _holder_alive(holder: str) -> bool:
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # cannot tell from here: trust the expiry
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def retrain_lock(engine: Engine, project_id: int, *, expire_seconds: int = 3600) -> Iterator[bool]:
+    """Yield True if this process may retrain ``project_id`` now, False if another one is at it."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :p)"), {"ns": _LOCK_NAMESPACE, "p": project_id}).scalar_one()
+            conn.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :p)"), {"ns": _LOCK_NAMESPACE, "p": project_id})
+                    conn.commit()
+        return
+    holder = _holder_id()
+    now = utcnow()
+    with session_scope(engine) as s:
+        row = s.get(RetrainLock, project_id)
+        if row is not None and (row.expires_at < now or not _holder_alive(row.holder)):
+            s.delete(row)
+            s.flush()
+            row = None
+        got = row is None
+        if got:
+            s.add(RetrainLock(project_id=project_id, holder=holder, expires_at=now + dt.timedelta(seconds=expire_seconds)))
+    try:
+        yield got
+    finally:
+        if got:
+            with session_scope(engine) as s:
+                s.execute(sa.delete(RetrainLock).where(RetrainLock.project_id == project_id, RetrainLock.holder == holder))
+
+
+def _close_abandoned_runs(engine: Engine, project_id: int) -> None:
+    """Runs left 'running' by a process that died: called while holding the lock, so none is live."""
+    with session_scope(engine) as s:
+        s.execute(
+            sa.update(ModelRun).where(ModelRun.project_id == project_id, ModelRun.status == RunStatus.running.value)
+            .values(status=RunStatus.failed.value, finished_at=utcnow(), message="abandoned: the process running it stopped")
+        )
+
+
+def retrain_project(engine: Engine, project: Project | int | str, options: RetrainOptions | None = None) -> ModelRun | None:
+    """One retrain of one project, unless another process is retraining it (then None)."""
+    with session_scope(engine, write=False) as s:
+        project = queue.get_project(s, project) if not isinstance(project, Project) else s.get(Project, project.id)
+    with retrain_lock(engine, project.id) as got:
+        if not got:
+            log.info("project %r: another retrain is running; skipped", project.name)
+            return None
+        _close_abandoned_runs(engine, project.id)
+        return run_retrain(engine, project, options)
+
+
+def labels_since_last_run(engine: Engine, project: Project) -> tuple[int, int | None]:
+    """(labelled items now, labelled items the last finished run used, or None if there was none)."""
+    with session_scope(engine, write=False) as s:
+        now = queue.count_labelled(s, project)
+        last = s.execute(
+            sa.select(ModelRun.n_labels).where(ModelRun.project_id == project.id, ModelRun.status != RunStatus.running.value)
+            .order_by(ModelRun.started_at.desc(), ModelRun.id.desc()).limit(1)
+        ).scalar_one_or_none()
+    return now, last
+
+
+def retrain_if_due(engine: Engine, project_id: int, interval_n_labels: int, options: RetrainOptions | None = None) -> ModelRun | None:
+    """The scheduled job: retrain when ``interval_n_labels`` labels arrived since the last run."""
+    with session_scope(engine, write=False) as s:
+        project = s.get(Project, project_id)
+    if project is None:
+        return None
+    now, last = labels_since_last_run(engine, project)
+    if last is not None and now - last < interval_n_labels:
+        return None
+    return retrain_project(engine, project, options)
+
+
+@dataclass
+class Orchestrator:
+    """A running retrain loop for one project (see :func:`orchestrate`)."""
+
+    engine: Engine
+    project_id: int
+    options: RetrainOptions
+    interval_seconds: float
+    interval_n_labels: int = 0
+    max_runs: float = math.inf
+    on_run: Callable[[ModelRun], None] | None = None
+    runs: list[ModelRun] = field(default_factory=list)
+    _stopped: threading.Event = field(default_factory=threading.Event)
+
+    def tick(self) -> None:
+        if self._stopped.is_set():
+            return
+        run = retrain_if_due(self.engine, self.project_id, self.interval_n_labels, self.options)
+        if run is None:
+            return
+        self.runs.append(run)
+        if self.on_run is not None:
+            self.on_run(run)
+        if len(self.runs) >= self.max_runs:
+            self._stopped.set()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> list[ModelRun]:
+        """Run until stopped or ``max_runs`` runs are done (blocks the calling thread)."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        scheduler = BackgroundScheduler(timezone=dt.timezone.utc)
+        scheduler.add_job(_tick, IntervalTrigger(seconds=self.interval_seconds), args=[self], id=f"retrain-{self.project_id}",
+                          next_run_time=dt.datetime.now(dt.timezone.utc), coalesce=True, max_instances=1, replace_existing=True)
+        restore = _stop_on_signals(self.stop)
+        scheduler.start()
+        try:
+            while not self._stopped.wait(0.2):
+                pass
+        finally:
+            scheduler.shutdown(wait=True)  # a retrain under way finishes; its lock is released
+            restore()
+        return self.runs
+
+
+def _tick(orchestrator: Orchestrator) -> None:
+    """APScheduler's job: a module-level function, as APScheduler wants."""
+    orchestrator.tick()
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> Callable[[], None]:
+    """Make SIGTERM / SIGINT call ``stop`` (main thread only); returns a function that restores the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in old:
+        signal.signal(sig, lambda *_: stop())
+
+    def restore() -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def orchestrate(engine: Engine, project: Project, options: RetrainOptions | None = None, *, interval_seconds: float | None = None,
+                interval_n_labels: int = 0, max_runs: float = math.inf, on_run: Callable[[ModelRun], None] | None = None) -> list[ModelRun]:
+    """Retrain once (``interval_seconds=None``) or every ``interval_seconds`` until stopped; returns the runs made."""
+    options = options or RetrainOptions()
+    if interval_seconds is None:
+        run = retrain_project(engine, project, options)
+        if run is not None and on_run is not None:
+            on_run(run)
+        return [] if run is None else [run]
+    if interval_seconds <= 0:
+        raise ValueError(f"interval_seconds must be positive or None; got {interval_seconds!r}")
+    return Orchestrator(engine, project.id, options, interval_seconds, interval_n_labels, max_runs, on_run).run()

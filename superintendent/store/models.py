@@ -1,0 +1,190 @@
+"""The tables. One owner: every table of superintendent is declared here.
+
+Times are timezone-aware UTC everywhere (:class:`UTCDateTime`), on SQLite too.
+Item payloads and annotation values are JSON text written by
+:mod:`superintendent.serialization` (never pickle).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A datetime stored as UTC and always returned timezone-aware.
+
+    SQLite keeps no time zone: values are normalised to UTC on the way in and
+    marked UTC on the way out, so comparisons behave alike on both databases.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use a timezone-aware UTC datetime")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def _time(nullable: bool = True, **kw: Any) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, **kw))
+
+
+class Role(str, enum.Enum):
+    admin = "admin"
+    labeller = "labeller"
+    system = "system"  # imported labels and API workers; cannot log in
+
+
+class LabelMode(str, enum.Enum):
+    single = "single"
+    multi = "multi"
+
+
+class RunStatus(str, enum.Enum):
+    running = "running"
+    succeeded = "succeeded"
+    skipped = "skipped"
+    failed = "failed"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "sp_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=sa.Column(sa.String(150), nullable=False, unique=True))
+    display_name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=320)
+    password_hash: str | None = Field(default=None, max_length=200)
+    role: str = Field(default=Role.labeller.value, max_length=20)
+    active: bool = Field(default=True)
+    failed_logins: int = Field(default=0)
+    locked_until: dt.datetime | None = _time()
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "sp_project"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False, unique=True))
+    data_type: str = Field(default="any", max_length=20)
+    label_mode: str = Field(default=LabelMode.single.value, max_length=10)
+    options: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    allow_free_text: bool = Field(default=False)
+    model_preset: str | None = Field(default=None, max_length=100)
+    model_factory: str | None = Field(default=None, max_length=300)
+    acquisition_function: str = Field(default="margin", max_length=50)
+    shuffle_prop: float = Field(default=0.1)
+    retrain_interval_seconds: float | None = Field(default=None)
+    retrain_interval_n_labels: int = Field(default=0)
+    annotations_per_item: int = Field(default=1)
+    lease_seconds: int = Field(default=300)
+    show_hints: bool = Field(default=False)
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class Item(SQLModel, table=True):
+    """One thing to label. Queue state (priority, lease, done) lives on the row.
+
+    ``done`` is true once the item has ``annotations_per_item`` annotations; the
+    claim reads one partial index, ``ix_item_queue``, in priority order.
+    """
+
+    __tablename__ = "sp_item"
+    __table_args__ = (
+        sa.UniqueConstraint("project_id", "external_id", name="uq_item_project_external_id"),
+        sa.Index("ix_item_queue", "project_id", "priority", "id", postgresql_where=sa.text("NOT done"), sqlite_where=sa.text("NOT done")),
+        sa.Index("ix_item_leased_by", "leased_by", "project_id", postgresql_where=sa.text("leased_by IS NOT NULL"), sqlite_where=sa.text("leased_by IS NOT NULL")),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True))
+    project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), nullable=False))
+    external_id: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
+    data: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    file_path: str | None = Field(default=None, max_length=1000)
+    priority: float = Field(default=0.0, sa_column=sa.Column(sa.Float, nullable=False))
+    done: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    n_annotations: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    leased_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))
+    leased_at: dt.datetime | None = _time()
+    lease_expires_at: dt.datetime | None = _time()
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class Annotation(SQLModel, table=True):
+    __tablename__ = "sp_annotation"
+    __table_args__ = (
+        sa.UniqueConstraint("item_id", "user_id", name="uq_annotation_item_user"),
+        sa.Index("ix_annotation_project_user_created", "project_id", "user_id", "created_at"),
+        sa.Index("ix_annotation_project_created", "project_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True))
+    project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), nullable=False))
+    item_id: int = Field(sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("sp_item.id", ondelete="CASCADE"), nullable=False))
+    user_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id"), nullable=False))
+    value: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    time_taken: float | None = Field(default=None)
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class Skip(SQLModel, table=True):
+    __tablename__ = "sp_skip"
+
+    item_id: int = Field(sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("sp_item.id", ondelete="CASCADE"), primary_key=True))
+    user_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="CASCADE"), primary_key=True))
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ModelRun(SQLModel, table=True):
+    __tablename__ = "sp_model_run"
+    __table_args__ = (sa.Index("ix_model_run_project_started", "project_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), nullable=False))
+    status: str = Field(default=RunStatus.running.value, max_length=20)
+    started_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    finished_at: dt.datetime | None = _time()
+    n_labels: int = Field(default=0)
+    n_ranked: int = Field(default=0)
+    score_mean: float | None = Field(default=None)
+    score_std: float | None = Field(default=None)
+    scores: list[float] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    per_class: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    confusion: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    acquisition_function: str = Field(default="", max_length=100)
+    phase_seconds: dict[str, float] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    worker: str = Field(default="", max_length=200)
+    message: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+
+
+class RetrainLock(SQLModel, table=True):
+    """One row per project while a retrain runs (SQLite; PostgreSQL uses an advisory lock too)."""
+
+    __tablename__ = "sp_retrain_lock"
+
+    project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), primary_key=True))
+    holder: str = Field(max_length=200)
+    expires_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,196 @@
+"""Input checks, in one place. Each error names the input, what was expected, what came, and the fix.
+
+Nothing here touches the database: callers check first, then write, so bad
+input changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ACQUISITION_NAMES = ("certainty", "entropy", "margin")
+LABEL_MODES = ("single", "multi")
+
+
+class SuperintendentError(Exception):
+    """Base class of superintendent's own errors."""
+
+
+class ValidationError(SuperintendentError, ValueError):
+    """Input that cannot be used; the message says why and what to do."""
+
+
+class NotFoundError(SuperintendentError, LookupError):
+    """A project, item or user that does not exist."""
+
+
+class ConflictError(SuperintendentError, RuntimeError):
+    """The request clashes with what somebody else is doing (e.g. the item is held by another labeller)."""
+
+
+def _label_str(options: Sequence[Any]) -> str:
+    shown = ", ".join(repr(o) if not isinstance(o, str) else o for o in list(options)[:20])
+    return shown + (", ..." if len(options) > 20 else "")
+
+
+def check_options(options: Any) -> list[Any]:
+    """Label options: a list of distinct strings, ints or floats (possibly empty = any label)."""
+    if options is None:
+        return []
+    if isinstance(options, (str, bytes)) or not isinstance(options, (Sequence, np.ndarray, pd.Index, set, frozenset)):
+        raise ValidationError(f"options must be a list of labels such as ['cat', 'dog']; got {type(options).__name__}")
+    out: list[Any] = []
+    for option in options:
+        if isinstance(option, np.generic):
+            option = option.item()
+        if isinstance(option, bool) or not isinstance(option, (str, int, float)):
+            raise ValidationError(f"each label option must be a string or a number; got {option!r} ({type(option).__name__})")
+        if isinstance(option, float) and not math.isfinite(option):
+            raise ValidationError(f"label options must be finite numbers; got {option!r}")
+        if isinstance(option, str) and not option.strip():
+            raise ValidationError("label options must not be empty strings")
+        if option in out:
+            raise ValidationError(f"label option {option!r} is given twice; options must be distinct")
+        out.append(option)
+    return out
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single", allow_free_text: bool = False, project: str = "") -> Any:
+    """Check one label against a project's settings; return it in canonical form.
+
+    Single-label: one of ``options`` (or, with free text allowed, any non-empty
+    string). Multi-label: a list of such labels, stored de-duplicated in option
+    order. With no options, any JSON-serialisable value is accepted.
+    """
+    where = f" of project {project!r}" if project else ""
+    if label_mode == "multi":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset, np.ndarray)):
+            raise ValidationError(f"a multi-label project{where} takes a list of labels; got {value!r}")
+        labels = [check_label(v, options=options, label_mode="single", allow_free_text=allow_free_text, project=project) for v in value]
+        unique: list[Any] = []
+        for label in labels:
+            if label not in unique:
+                unique.append(label)
+        order = {o: i for i, o in enumerate(options)} if options else {}
+        return sorted(unique, key=lambda lab: (order.get(lab, len(order)), str(lab)))
+    value = _canonical(value)
+    if value is None:
+        raise ValidationError(f"a label{where} must not be None; use skip to pass over an item")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"a label{where} must not be NaN or infinite; got {value!r}")
+    if not options:
+        return value
+    for option in options:
+        if value == option and type(value) is not bool:
+            return option
+    if allow_free_text and isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValidationError(f"label {value!r} is not an option{where} (options: {_label_str(options)})")
+
+
+def check_project_settings(
+    *,
+    name: str,
+    options: Any = None,
+    label_mode: str = "single",
+    acquisition_function: str = "margin",
+    shuffle_prop: float = 0.1,
+    annotations_per_item: int = 1,
+    lease_seconds: int = 300,
+    retrain_interval_seconds: float | None = None,
+    retrain_interval_n_labels: int = 0,
+) -> dict[str, Any]:
+    """Check a project's settings; returns them normalised."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError("a project needs a non-empty name")
+    if len(name) > 200:
+        raise ValidationError(f"a project name may have at most 200 characters; got {len(name)}")
+    if label_mode not in LABEL_MODES:
+        raise ValidationError(f"label_mode must be one of {', '.join(LABEL_MODES)}; got {label_mode!r}")
+    if acquisition_function not in ACQUISITION_NAMES:
+        raise ValidationError(f"unknown acquisition function {acquisition_function!r}; choose one of: {', '.join(ACQUISITION_NAMES)}")
+    if not (isinstance(shuffle_prop, (int, float)) and 0.0 <= float(shuffle_prop) <= 1.0):
+        raise ValidationError(f"shuffle_prop must be a number between 0 and 1; got {shuffle_prop!r}")
+    if not (isinstance(annotations_per_item, int) and 1 <= annotations_per_item <= 100):
+        raise ValidationError(f"annotations_per_item must be a whole number from 1 to 100; got {annotations_per_item!r}")
+    if not (isinstance(lease_seconds, int) and lease_seconds >= 5):
+        raise ValidationError(f"lease_seconds must be a whole number of at least 5; got {lease_seconds!r}")
+    if retrain_interval_seconds is not None and not (isinstance(retrain_interval_seconds, (int, float)) and retrain_interval_seconds > 0):
+        raise ValidationError(f"retrain_interval_seconds must be positive or None; got {retrain_interval_seconds!r}")
+    if not (isinstance(retrain_interval_n_labels, int) and retrain_interval_n_labels >= 0):
+        raise ValidationError(f"retrain_interval_n_labels must be a whole number of at least 0; got {retrain_interval_n_labels!r}")
+    return dict(
+        name=name.strip(), options=check_options(options), label_mode=label_mode, acquisition_function=acquisition_function,
+        shuffle_prop=float(shuffle_prop), annotations_per_item=annotations_per_item, lease_seconds=lease_seconds,
+        retrain_interval_seconds=None if retrain_interval_seconds is None else float(retrain_interval_seconds),
+        retrain_interval_n_labels=retrain_interval_n_labels,
+    )
+
+
+def split_features(features: Any) -> list[Any]:
+    """Turn the features a user passes into one value per item.
+
+    A numpy array gives its rows (``features[i]``), a DataFrame its rows as
+    Series, a Series or any other sequence its elements. Items that are arrays
+    must all have one shape: mixed shapes raise :class:`ValidationError`.
+    """
+    if features is None:
+        return []
+    if isinstance(features, pd.DataFrame):
+        items: list[Any] = [row for _, row in features.iterrows()]
+    elif isinstance(features, np.ndarray):
+        if features.ndim == 0:
+            raise ValidationError("features must be a sequence of items; got a 0-dimensional array")
+        items = list(features)
+    elif isinstance(features, pd.Series):
+        items = list(features.array)
+    elif isinstance(features, (str, bytes, dict)) or not hasattr(features, "__len__") or not hasattr(features, "__getitem__"):
+        raise ValidationError(f"features must be a numpy array, a pandas DataFrame or Series, or a list of items; got {type(features).__name__}")
+    else:
+        items = list(features)
+    shapes = {np.shape(x) for x in items if isinstance(x, np.ndarray)}
+    n_arrays = sum(isinstance(x, np.ndarray) for x in items)
+    if len(shapes) > 1:
+        first = next(i for i, x in enumerate(items) if isinstance(x, np.ndarray))
+        odd = next(i for i, x in enumerate(items) if isinstance(x, np.ndarray) and np.shape(x) != np.shape(items[first]))
+        raise ValidationError(
+            f"features have mixed shapes: item {first} has shape {np.shape(items[first])} but item {odd} has shape {np.shape(items[odd])}; "
+            "give every item the same shape (or store file paths and load them when shown)"
+        )
+    if 0 < n_arrays < len(items):
+        odd = next(i for i, x in enumerate(items) if not isinstance(x, np.ndarray))
+        raise ValidationError(f"features mix arrays and other values: item {odd} is a {type(items[odd]).__name__}, not an array")
+    return items
+
+
+def split_labels(labels: Any, n_items: int) -> list[Any] | None:
+    """Labels given beside features: one per item, None (or NaN) for an unlabelled item."""
+    if labels is None:
+        return None
+    if isinstance(labels, (pd.Series, pd.Index)):
+        values = list(labels.array)
+    elif isinstance(labels, np.ndarray):
+        values = list(labels)
+    elif isinstance(labels, (str, bytes)) or not hasattr(labels, "__len__"):
+        raise ValidationError(f"labels must be a sequence with one label per item; got {type(labels).__name__}")
+    else:
+        values = list(labels)
+    if len(values) != n_items:
+        raise ValidationError(f"labels must have one entry per item: got {len(values)} labels for {n_items} items")
+    out: list[Any] = []
+    for v in values:
+        v = _canonical(v)
+        is_missing = v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+        out.append(None if is_missing else v)
+    return out

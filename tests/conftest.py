@@ -1,0 +1,75 @@
+"""Shared fixtures: one ``db_url`` parametrised over SQLite and the real PostgreSQL server.
+
+PostgreSQL comes from ``SUPERINTENDENT_TEST_POSTGRES_URL`` (e.g.
+``postgresql+psycopg2://postgres@127.0.0.1:5432/test``). Without it, or when
+the server does not answer, PostgreSQL tests skip with the reason, except
+under ``CI=true``, where they fail: CI never passes by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from superintendent.store import init_db, make_engine
+
+POSTGRES_ENV = "SUPERINTENDENT_TEST_POSTGRES_URL"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run, not skip)")
+    pytest.skip(reason)
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        _unavailable(f"{POSTGRES_ENV} is not set")
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        _unavailable(f"PostgreSQL at {url} does not answer: {str(exc.orig).strip()}")
+    return url
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh schema of their own, dropped afterwards."""
+    base = postgres_base_url()
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database (no schema yet): a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on a database with the current schema."""
+    eng = make_engine(db_url)
+    init_db(eng)
+    yield eng
+    eng.dispose()

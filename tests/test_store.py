@@ -1,0 +1,69 @@
+"""Schema creation and upgrades (Alembic), engines, and the command that runs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from superintendent.store import Item, Project, init_db, make_engine, session_scope
+from superintendent.store.db import current_revision, head_revision
+
+
+def test_init_creates_the_schema_the_models_describe(db_url):
+    engine = make_engine(db_url)
+    assert init_db(engine) == head_revision()
+    assert init_db(engine) == head_revision()  # a second run is a no-op
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == [], "models and migrations disagree: add an Alembic revision"
+    engine.dispose()
+
+
+def test_sqlite_pragmas(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+
+
+def test_times_come_back_aware_utc_and_naive_times_are_refused(engine):
+    with session_scope(engine) as s:
+        s.add(Project(name="p"))
+    with session_scope(engine, write=False) as s:
+        created = s.execute(sa.select(Project.created_at)).scalar_one()
+    assert created.tzinfo is not None and created.utcoffset() == dt.timedelta(0)
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        with session_scope(engine) as s:
+            s.add(Project(name="q", created_at=dt.datetime(2020, 1, 1)))
+
+
+def test_foreign_keys_are_enforced(engine):
+    with pytest.raises(sa.exc.IntegrityError):
+        with session_scope(engine) as s:
+            s.add(Item(project_id=12345, external_id="x", data="1"))
+
+
+def test_cli_init(tmp_path):
+    db = tmp_path / "cli.db"
+    out = subprocess.run([sys.executable, "-m", "superintendent.cli", "init", "--database-url", f"sqlite:///{db}"],
+                         capture_output=True, text=True, check=True)
+    assert f"at schema revision {head_revision()}" in out.stdout
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+
+
+def test_cli_reports_an_unreachable_database(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "superintendent.cli", "init", "--database-url", "postgresql+psycopg2://x@127.0.0.1:1/y"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: cannot connect to postgresql+psycopg2://x@127.0.0.1:1/y")
+    assert "Traceback" not in out.stderr
