@@ -46,8 +46,10 @@ Semantics
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -236,11 +238,10 @@ def add_items(
     insert = _insert(session)
     for start in range(0, n, chunk_size):
         rows = [
-            {"project_id": project.id, "external_id": ids[i], "data": payloads[i], "priority": base + i,
-             "file_path": None if file_paths is None else file_paths[i], "done": False, "n_annotations": 0, "created_at": now}
+            (project.id, ids[i], payloads[i], base + i, None if file_paths is None else file_paths[i], now)
             for i in range(start, min(n, start + chunk_size))
         ]
-        session.execute(insert(_I).on_conflict_do_nothing(index_elements=["project_id", "external_id"]), rows)
+        _insert_items(session, rows)
     added = _count_items(session, project.id) - before
 
     n_labelled = 0
@@ -259,6 +260,37 @@ def add_items(
             n_labelled += len(rows)
     session.flush()
     return AddResult(added=added, already_present=n - added, labelled=n_labelled)
+
+
+_ITEM_COLUMNS = ("project_id", "external_id", "data", "priority", "file_path", "created_at")
+
+
+def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Insert item rows (in ``_ITEM_COLUMNS`` order), skipping external ids the project has.
+
+    PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT
+    ... ON CONFLICT DO NOTHING`` (one round trip per chunk, not per row).
+    SQLite: ``executemany`` of an ``INSERT OR IGNORE``-style statement.
+    """
+    columns = ", ".join(_ITEM_COLUMNS)
+    if session.get_bind().dialect.name == "postgresql":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in rows:
+            writer.writerow(v.isoformat() if isinstance(v, dt.datetime) else v for v in row)  # None -> empty -> NULL
+        buffer.seek(0)
+        cursor = session.connection().connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS sp_item_staging (LIKE sp_item INCLUDING DEFAULTS) ON COMMIT DROP")
+            cursor.copy_expert(f"COPY sp_item_staging ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+            cursor.execute(f"INSERT INTO sp_item ({columns}) SELECT {columns} FROM sp_item_staging "
+                           "ON CONFLICT (project_id, external_id) DO NOTHING")
+            cursor.execute("TRUNCATE sp_item_staging")
+        finally:
+            cursor.close()
+        return
+    session.execute(_insert(session)(_I).on_conflict_do_nothing(index_elements=["project_id", "external_id"]),
+                    [dict(zip(_ITEM_COLUMNS, row)) for row in rows])
 
 
 def _count_items(session: Session, project_id: int) -> int:

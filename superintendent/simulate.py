@@ -16,6 +16,7 @@ import json
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from superintendent import queue
 from superintendent.auth import ensure_user
@@ -41,17 +42,36 @@ class Events:
         return sum(1 for row in self.log if row[0] == "submit")
 
 
+def _wait_at_barrier(folder: str, n: int, name: str, timeout: float = 120.0) -> None:
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / name).touch()
+    deadline = time.monotonic() + timeout
+    while sum(1 for _ in path.iterdir()) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {sum(1 for _ in path.iterdir())} of {n} labellers reached the start line in {timeout} s")
+        time.sleep(0.01)
+
+
 def run_labeller(url: str, project_name: str, username: str, *, max_labels: int = 1000, duration: float | None = None,
-                 think_seconds: float = 0.0, skip_prob: float = 0.0, undo_prob: float = 0.0, seed: int = 0) -> Events:
-    """Label until the queue is empty, ``max_labels`` are given, or ``duration`` seconds pass."""
+                 think_seconds: float = 0.0, skip_prob: float = 0.0, undo_prob: float = 0.0, seed: int = 0,
+                 barrier: tuple[str, int] | None = None) -> Events:
+    """Label until the queue is empty, ``max_labels`` are given, or ``duration`` seconds pass.
+
+    ``barrier`` = (folder, n) lines n processes up to start together: each
+    writes a file there and waits until n files exist.
+    """
     rng = random.Random(seed)
     engine = make_engine(url)
-    events = Events(user=username, started=time.time())
+    events = Events(user=username)
     with session_scope(engine) as s:
         project = queue.get_project(s, project_name)
         user_id = ensure_user(s, username, role=Role.labeller)
     options = project.options or ["label"]
+    if barrier is not None:
+        _wait_at_barrier(*barrier, username)
     deadline = None if duration is None else time.monotonic() + duration
+    events.started = time.time()
 
     def timed(fn):  # noqa: ANN001, ANN202
         t0 = time.perf_counter()
@@ -98,10 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-prob", type=float, default=0.0)
     parser.add_argument("--undo-prob", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--barrier", nargs=2, metavar=("FOLDER", "N"), default=None, help="start once N labellers are ready")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     events = run_labeller(args.url, args.project, args.user, max_labels=args.max_labels, duration=args.duration,
-                          think_seconds=args.think_seconds, skip_prob=args.skip_prob, undo_prob=args.undo_prob, seed=args.seed)
+                          think_seconds=args.think_seconds, skip_prob=args.skip_prob, undo_prob=args.undo_prob, seed=args.seed,
+                          barrier=None if args.barrier is None else (args.barrier[0], int(args.barrier[1])))
     with open(args.out, "w") as fh:
         json.dump(asdict(events), fh)
 
