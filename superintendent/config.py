@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     default_lease_seconds: int = Field(default=300, gt=0, description="Lease length of new projects.")
     retrain_lock_seconds: int = Field(default=3600, gt=0, description="A retrain lock row older than this is taken over (SQLite; PostgreSQL uses an advisory lock).")
     predict_batch_size: int = Field(default=10_000, gt=0, description="Unlabelled items read and predicted per batch during a retrain.")
+    run_scheduler: bool = Field(default=True, description="Run the retrain scheduler inside each web-app process; set false when an external `superintendent orchestrate` runs.")
+    scheduler_tick_seconds: float = Field(default=5.0, gt=0, description="How often the in-app scheduler checks which projects are due for a retrain.")
+    cookie_key: str | None = Field(default=None, description="Secret that signs login cookies (32+ characters); default: generated once into data_dir/cookie_key.")
+    cookie_name: str = Field(default="superintendent_auth", description="Name of the login cookie.")
+    cookie_expiry_days: float = Field(default=7.0, ge=0, description="How long 'remember me' lasts.")
+    max_upload_mb: int = Field(default=200, gt=0, description="Largest upload accepted by the Admin page and `superintendent import`.")
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.data_dir / "uploads"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -68,7 +68,8 @@ def make_preset(name: str) -> BaseEstimator:
     if name == "logistic_regression":
         return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000))
     if name == "tfidf_logistic_regression":
-        return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(sublinear_tf=True), LogisticRegression(max_iter=2000))
+        return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+                             LogisticRegression(max_iter=2000))
     if name == "gradient_boosting":
         return make_pipeline(FunctionTransformer(_as_frame), HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100))
     raise ValidationError(f"unknown model preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
@@ -76,7 +77,7 @@ def make_preset(name: str) -> BaseEstimator:
 
 MODEL_PRESETS = {
     "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
-    "tfidf_logistic_regression": "TF-IDF features and logistic regression (text)",
+    "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
     "gradient_boosting": "Histogram gradient boosting trees (table rows; handles categories and missing values)",
 }
 

@@ -211,3 +211,66 @@ def orchestrate(engine: Engine, project: Project, options: RetrainOptions | None
     if interval_seconds <= 0:
         raise ValueError(f"interval_seconds must be positive or None; got {interval_seconds!r}")
     return Orchestrator(engine, project.id, options, interval_seconds, interval_n_labels, max_runs, on_run).run()
+
+
+# --------------------------------------------------------------------------- the projects' own schedules (web app, `orchestrate --all`)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a project's next automatic retrain happens, in words and figures."""
+
+    enabled: bool
+    due: bool
+    next_at: dt.datetime | None
+    labels_needed: int
+    description: str
+
+
+def project_schedule(engine: Engine, project: Project, now: dt.datetime | None = None) -> Schedule:
+    """A project retrains by itself when ``retrain_interval_seconds`` passed since its last run
+    and ``retrain_interval_n_labels`` (at least 1) new labels came in; it needs a model preset or factory."""
+    now = now or utcnow()
+    every, n_needed = project.retrain_interval_seconds, max(1, project.retrain_interval_n_labels)
+    if not (project.model_preset or project.model_factory) or (every is None and project.retrain_interval_n_labels == 0):
+        return Schedule(False, False, None, 0, "no automatic retraining (set a model and a retrain interval on the Admin page)")
+    with session_scope(engine, write=False) as s:
+        labelled = queue.count_labelled(s, project)
+        last = s.execute(sa.select(ModelRun.started_at, ModelRun.n_labels).where(ModelRun.project_id == project.id)
+                         .order_by(ModelRun.started_at.desc(), ModelRun.id.desc()).limit(1)).first()
+    new_labels = labelled - (last.n_labels if last is not None else 0)
+    missing = max(0, n_needed - new_labels)
+    next_at = None if every is None or last is None else last.started_at + dt.timedelta(seconds=every)
+    time_ok = next_at is None or next_at <= now
+    due = time_ok and missing == 0
+    parts = []
+    if next_at is not None and not time_ok:
+        parts.append(f"at {next_at:%H:%M:%S} UTC")
+    if missing:
+        parts.append(f"after {missing} more label{'s' if missing != 1 else ''}")
+    return Schedule(True, due, next_at, missing, "due now" if due else "next retrain " + " and ".join(parts))
+
+
+def retrain_due_projects(engine: Engine) -> list[ModelRun]:
+    """The in-app scheduler's job: retrain every project whose own schedule says it is due."""
+    with session_scope(engine, write=False) as s:
+        projects = queue.list_projects(s)
+    runs = []
+    for project in projects:
+        if project_schedule(engine, project).due:
+            run = retrain_project(engine, project, RetrainOptions(worker=f"scheduler@{socket.gethostname()}"))
+            if run is not None:
+                runs.append(run)
+    return runs
+
+
+def start_background_scheduler(engine: Engine, tick_seconds: float = 5.0):  # noqa: ANN201 - apscheduler's BackgroundScheduler
+    """One scheduler per server process, checking every ``tick_seconds`` which projects are due."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    scheduler = BackgroundScheduler(timezone=dt.timezone.utc)
+    scheduler.add_job(retrain_due_projects, IntervalTrigger(seconds=tick_seconds), args=[engine], id="retrain-due-projects",
+                      coalesce=True, max_instances=1, replace_existing=True)
+    scheduler.start()
+    return scheduler

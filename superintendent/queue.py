@@ -618,10 +618,56 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
     return changed
 
 
-def set_annotations_per_item(session: Session, project: Project, k: int) -> None:
-    """Change how many annotations each item needs, and re-mark which items are done."""
-    check_project_settings(name=project.name, annotations_per_item=k)
-    project.annotations_per_item = k
+def progress_counts(session: Session, project: Project) -> tuple[int, int]:
+    """(items, finished items): the cheap figures the Label page shows on every item."""
+    total, labelled = session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((_I.c.done, 1), else_=0)), 0)).where(_I.c.project_id == project.id)
+    ).one()
+    return int(total), int(labelled)
+
+
+@dataclass(frozen=True)
+class AnnotationRow:
+    item_id: int
+    external_id: str
+    username: str
+    label: Any
+    created_at: dt.datetime
+    time_taken: float | None
+
+
+def annotation_log(session: Session, project: Project, *, user_id: int | None = None, include_import: bool = True) -> list[AnnotationRow]:
+    """Every annotation of a project (who labelled which item what, when), oldest first."""
+    stmt = (sa.select(_A.c.item_id, _I.c.external_id, _U.c.username, _A.c.value, _A.c.created_at, _A.c.time_taken)
+            .select_from(_A.join(_I, _A.c.item_id == _I.c.id).join(_U, _A.c.user_id == _U.c.id))
+            .where(_A.c.project_id == project.id).order_by(_A.c.created_at, _A.c.id))
+    if user_id is not None:
+        stmt = stmt.where(_A.c.user_id == user_id)
+    if not include_import:
+        stmt = stmt.where(_U.c.username != IMPORT_USER)
+    return [AnnotationRow(r.item_id, r.external_id, r.username, serialization.loads(r.value), r.created_at, r.time_taken)
+            for r in session.execute(stmt)]
+
+
+def update_project(session: Session, project: Project, **changes: Any) -> Project:
+    """Change a project's settings (checked as on creation); a new overlap re-marks finished items."""
+    current = {k: getattr(project, k) for k in ("name", "options", "label_mode", "acquisition_function", "shuffle_prop",
+                                                 "annotations_per_item", "lease_seconds", "retrain_interval_seconds",
+                                                 "retrain_interval_n_labels")}
+    checked_keys = set(current)
+    merged = {**current, **{k: v for k, v in changes.items() if k in checked_keys}}
+    checked = check_project_settings(**merged)
+    if checked["name"] != project.name and session.execute(sa.select(Project.id).where(Project.name == checked["name"])).first():
+        raise ValidationError(f"a project named {checked['name']!r} exists already; pick another name")
+    other = {k: v for k, v in changes.items() if k not in checked_keys}
+    unknown = set(other) - set(Project.model_fields)
+    if unknown:
+        raise ValidationError(f"unknown project settings: {', '.join(sorted(unknown))}")
+    old_k = project.annotations_per_item
+    for key, value in {**checked, **other}.items():
+        setattr(project, key, value)
     session.add(project)
-    session.execute(sa.update(_I).where(_I.c.project_id == project.id).values(done=_I.c.n_annotations >= k))
     session.flush()
+    if project.annotations_per_item != old_k:
+        session.execute(sa.update(_I).where(_I.c.project_id == project.id).values(done=_I.c.n_annotations >= project.annotations_per_item))
+    return project

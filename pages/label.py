@@ -1,0 +1,9 @@
+"""Label: one item after another."""
+
+import streamlit as st
+
+from superintendent.app import label_view, login
+
+user = login.require("label")
+st.title("Label")
+label_view.render_page(user)

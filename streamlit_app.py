@@ -1,0 +1,30 @@
+"""superintendent's web app: `streamlit run streamlit_app.py`.
+
+A router only: first run, login, then the pages this user's role may see.
+"""
+
+import streamlit as st
+
+from superintendent.app import login, resources
+
+st.set_page_config(page_title="superintendent", page_icon=":material/label:", layout="wide")
+resources.engine()
+resources.ensure_scheduler()
+
+if login.first_run_needed():
+    st.navigation([st.Page(login.first_run_form, title="Welcome", url_path="welcome")], position="hidden").run()
+    st.stop()
+
+user = login.current_user()
+if user is None:
+    st.navigation([st.Page(lambda: None, title="Log in", url_path="login")], position="hidden").run()
+    st.stop()
+
+pages = [
+    st.Page("pages/label.py", title="Label", icon=":material/label:", default=True),
+    st.Page("pages/progress.py", title="Progress", icon=":material/monitoring:"),
+    st.Page("pages/model.py", title="Model", icon=":material/model_training:"),
+]
+if user.can("admin"):
+    pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
+st.navigation(pages).run()

@@ -1,0 +1,204 @@
+"""The Admin page's body: projects, uploads, users, exports. Every action re-checks the role on the server."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from superintendent import auth, exporting, importers, queue
+from superintendent.app import resources
+from superintendent.app.login import CurrentUser
+from superintendent.learning import MODEL_PRESETS
+from superintendent.store import Project, session_scope
+from superintendent.validation import ACQUISITION_NAMES, SuperintendentError
+
+DATA_TYPES = ("image", "text", "tabular", "any")
+NEW = "➕ New project"
+
+
+def _parse_options(text: str) -> list:
+    """One option per line or comma; whole numbers become ints (so digits can be labelled 0-9)."""
+    parts = [p.strip() for p in re.split(r"[\n,]", text) if p.strip()]
+    return [int(p) if re.fullmatch(r"-?\d+", p) else p for p in parts]
+
+
+def _projects() -> list[Project]:
+    with session_scope(resources.engine(), write=False) as s:
+        return queue.list_projects(s)
+
+
+def projects_tab(user: CurrentUser) -> None:
+    projects = _projects()
+    names = [NEW] + [p.name for p in projects]
+    choice = st.selectbox("Project to edit", names, key="admin-project-pick")
+    project = next((p for p in projects if p.name == choice), None)
+    with st.form("admin-project-form"):
+        name = st.text_input("Name", value=project.name if project else "", key="admin-project-name")
+        c1, c2 = st.columns(2)
+        data_type = c1.selectbox("Data type", DATA_TYPES, index=DATA_TYPES.index(project.data_type) if project and project.data_type in DATA_TYPES else 0)
+        label_mode = c2.selectbox("Labels per item", ("single", "multi"), index=1 if project and project.label_mode == "multi" else 0,
+                                  format_func={"single": "one label (single)", "multi": "several labels (multi)"}.get)
+        options = st.text_area("Label options (one per line or comma-separated)", value="\n".join(map(str, project.options)) if project else "",
+                               key="admin-project-options")
+        allow_free_text = st.checkbox("Allow a free-text label too", value=bool(project and project.allow_free_text))
+        presets = [""] + list(MODEL_PRESETS)
+        preset = st.selectbox("Model", presets, index=presets.index(project.model_preset) if project and project.model_preset in presets else 0,
+                              format_func=lambda k: MODEL_PRESETS.get(k, "no model (no active learning)"))
+        c1, c2, c3 = st.columns(3)
+        acquisition = c1.selectbox("Acquisition function", ACQUISITION_NAMES,
+                                   index=ACQUISITION_NAMES.index(project.acquisition_function) if project else ACQUISITION_NAMES.index("margin"))
+        shuffle = c2.slider("Shuffle proportion", 0.0, 1.0, value=float(project.shuffle_prop) if project else 0.1, step=0.05)
+        overlap = c3.number_input("Annotations per item", 1, 100, value=project.annotations_per_item if project else 1)
+        c1, c2, c3 = st.columns(3)
+        every = c1.number_input("Retrain every (seconds, 0 = off)", 0, 86_400, value=int(project.retrain_interval_seconds or 0) if project else 60)
+        n_labels = c2.number_input("...and after (new labels)", 0, 1_000_000, value=project.retrain_interval_n_labels if project else 10)
+        lease = c3.number_input("Lease length (seconds)", 5, 86_400, value=project.lease_seconds if project else 300)
+        hints = st.checkbox("Show the model's guess as a hint", value=bool(project and project.show_hints))
+        saved = st.form_submit_button("Save project" if project else "Create project", type="primary")
+    if not saved:
+        return
+    settings = dict(options=_parse_options(options), label_mode=label_mode, data_type=data_type, allow_free_text=allow_free_text,
+                    model_preset=preset or None, acquisition_function=acquisition, shuffle_prop=float(shuffle),
+                    annotations_per_item=int(overlap), retrain_interval_seconds=float(every) or None,
+                    retrain_interval_n_labels=int(n_labels), lease_seconds=int(lease), show_hints=hints)
+    try:
+        auth_check(user, "manage_projects")
+        with session_scope(resources.engine()) as s:
+            if project is None:
+                queue.create_project(s, name, **settings)
+            else:
+                queue.update_project(s, s.get(Project, project.id), name=name, **settings)
+    except SuperintendentError as exc:
+        st.error(str(exc))
+        return
+    st.success(f"Project {name.strip()!r} saved.")
+
+
+def auth_check(user: CurrentUser, action: str) -> None:
+    """Each action asks again (a session's role may have changed since the page was drawn)."""
+    with session_scope(resources.engine(), write=False) as s:
+        fresh = auth.get_user(s, user.username)
+    if not (fresh.active and auth.can(fresh.role, action)):
+        raise SuperintendentError("your account may not do this any more")
+
+
+def upload_tab(user: CurrentUser) -> None:
+    projects = _projects()
+    if not projects:
+        st.info("Create a project first.")
+        return
+    project = st.selectbox("Into project", projects, format_func=lambda p: p.name, key="admin-upload-project")
+    limit_mb = resources.settings().max_upload_mb
+    st.caption(f"CSV, Parquet, JSON / JSON Lines (text and table rows), .npy / .npz arrays, or a ZIP of PNG / JPEG images; "
+               f"at most {limit_mb} MB.")
+    upload = st.file_uploader("Data file", type=["csv", "parquet", "json", "jsonl", "ndjson", "npy", "npz", "zip"], key="admin-upload-file")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    limits = importers.ImportLimits(max_bytes=limit_mb * 1024 * 1024)
+    plan = None
+    try:
+        fmt = importers.detect_format(upload.name)
+        if fmt in ("csv", "parquet", "json", "jsonl"):
+            frame = importers.read_table(data, fmt, limits)
+            columns = list(frame.columns)
+            c1, c2 = st.columns(2)
+            display = c1.multiselect("Columns to show", columns, default=columns, key="admin-upload-display")
+            model = c2.multiselect("Columns for the model", columns, default=display, key="admin-upload-model")
+            c1, c2 = st.columns(2)
+            label_col = c1.selectbox("Column of existing labels (optional)", [None] + columns, key="admin-upload-label")
+            id_col = c2.selectbox("Column of item ids (optional)", [None] + columns, key="admin-upload-id")
+            plan = importers.TablePlan(display_columns=[c for c in display if c not in (label_col,)],
+                                       model_columns=[c for c in model if c not in (label_col,)], label_column=label_col, id_column=id_col)
+        prepared = importers.prepare_upload(upload.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
+                                            limits=limits, upload_dir=resources.settings().upload_dir)
+    except SuperintendentError as exc:
+        st.error(f"Nothing was imported: {exc}")
+        return
+    st.write(f"**Preview** ({prepared.n_rows:,} items" + (f", {sum(v is not None for v in prepared.labels):,} with labels" if prepared.labels else "") + ")")
+    st.dataframe(prepared.preview, width="stretch", hide_index=True)
+    if st.button(f"Import {prepared.n_rows:,} items into {project.name!r}", key="admin-upload-import", type="primary"):
+        bar = st.progress(0.0, text="Importing...")
+        try:
+            auth_check(user, "upload")
+            result = importers.import_prepared(resources.engine(), project, prepared, progress=lambda f: bar.progress(min(1.0, f), text="Importing..."))
+        except SuperintendentError as exc:
+            st.error(f"Nothing was imported: {exc}")
+            return
+        bar.progress(1.0, text="Done")
+        st.success(f"Imported {result.added:,} new items ({result.already_present:,} were there already, {result.labelled:,} labels).")
+
+
+def users_tab(user: CurrentUser) -> None:
+    with session_scope(resources.engine(), write=False) as s:
+        users = auth.list_users(s)
+    st.dataframe(pd.DataFrame([{"user": u.username, "name": u.display_name, "role": u.role, "active": u.active,
+                                "locked until": u.locked_until} for u in users]), hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    with left.form("admin-user-create", clear_on_submit=True):
+        st.write("**New user**")
+        username = st.text_input("User name", key="admin-new-username")
+        display = st.text_input("Display name", key="admin-new-display")
+        password = st.text_input("Password", type="password", key="admin-new-password", help=f"At least {auth.MIN_PASSWORD_LENGTH} characters")
+        role = st.selectbox("Role", auth.HUMAN_ROLES, index=1, key="admin-new-role")
+        if st.form_submit_button("Create user"):
+            _user_action(user, lambda s: auth.create_user(s, username, password, role, display_name=display), f"User {username!r} created.")
+    with right.form("admin-user-edit"):
+        st.write("**Change a user**")
+        target = st.selectbox("User", [u.username for u in users], key="admin-edit-user")
+        new_role = st.selectbox("Role", auth.HUMAN_ROLES, key="admin-edit-role")
+        new_password = st.text_input("New password (leave empty to keep)", type="password", key="admin-edit-password")
+        active = st.checkbox("Active (may log in)", value=True, key="admin-edit-active")
+        if st.form_submit_button("Apply"):
+            def change(s):  # noqa: ANN001, ANN202
+                auth.set_role(s, target, new_role)
+                auth.set_active(s, target, active)
+                if new_password:
+                    auth.reset_password(s, target, new_password)
+            _user_action(user, change, f"User {target!r} updated.")
+
+
+def _user_action(user: CurrentUser, action, done: str) -> None:  # noqa: ANN001
+    try:
+        auth_check(user, "manage_users")
+        with session_scope(resources.engine()) as s:
+            action(s)
+    except SuperintendentError as exc:
+        st.error(str(exc))
+        return
+    st.success(done)
+
+
+def export_tab(user: CurrentUser) -> None:
+    projects = _projects()
+    if not projects:
+        st.info("No projects yet.")
+        return
+    project = st.selectbox("Project", projects, format_func=lambda p: p.name, key="admin-export-project")
+    fmt = st.radio("Format", list(exporting.FORMATS), horizontal=True, key="admin-export-format")
+    if st.button("Prepare export", key="admin-export-prepare"):
+        try:
+            auth_check(user, "export")
+            with st.spinner("Collecting labels..."):
+                st.session_state["admin-export-bytes"] = (project.id, fmt, exporting.export_labels(resources.engine(), project, fmt))
+        except SuperintendentError as exc:
+            st.error(str(exc))
+    ready = st.session_state.get("admin-export-bytes")
+    if ready and ready[0] == project.id and ready[1] == fmt:
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", project.name).strip("-").lower() or "labels"
+        st.download_button(f"Download {fmt.upper()}", ready[2], file_name=f"{slug}-labels.{fmt}", mime=exporting.FORMATS[fmt],
+                           key="admin-export-download")
+
+
+def render_page(user: CurrentUser) -> None:
+    projects, upload, users, export = st.tabs(["Projects", "Upload data", "Users", "Export labels"])
+    with projects:
+        projects_tab(user)
+    with upload:
+        upload_tab(user)
+    with users:
+        users_tab(user)
+    with export:
+        export_tab(user)

@@ -1,0 +1,122 @@
+"""The Label page's body: one item, one button per label, shortcuts; the next item comes in a fragment rerun.
+
+Every click is one transaction (``submit_and_claim_next``) made in the
+button's callback; the fragment then draws the new item without rerunning
+the whole page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from superintendent import queue
+from superintendent.app import render, resources, state
+from superintendent.app.login import CurrentUser
+from superintendent.app.widgets import project_picker
+from superintendent.orchestration import project_schedule
+from superintendent.store import Project, session_scope
+from superintendent.validation import SuperintendentError
+
+SKIP_KEY, UNDO_KEY = "S", "U"
+
+
+def option_shortcut(index: int) -> str | None:
+    """Keys 1..9 then 0 for the first ten options."""
+    return str(index + 1) if index < 9 else "0" if index == 9 else None
+
+
+def _tasks() -> dict[int, Any]:
+    return st.session_state.setdefault(state.TASK, {})
+
+
+def _act(kind: str, project: Project, user_id: int, item_id: int | None = None, value: Any = None) -> None:
+    """A button's callback: one transaction, then remember the item to show next."""
+    engine = resources.engine()
+    try:
+        with session_scope(engine) as s:
+            if kind == "submit":
+                task = queue.submit_and_claim_next(s, project, user_id, item_id, value)
+            elif kind == "skip":
+                queue.skip(s, project, user_id, item_id)
+                task = queue.claim_next(s, project, user_id)
+            elif kind == "undo":
+                task = queue.undo(s, project, user_id) or queue.claim_next(s, project, user_id)
+            else:
+                task = queue.claim_next(s, project, user_id)
+        _tasks()[project.id] = task
+    except SuperintendentError as exc:
+        st.session_state[state.FLASH] = str(exc)
+
+
+def _multi_value(project: Project) -> list[Any]:
+    return [opt for i, opt in enumerate(project.options) if st.session_state.get(f"label-multi-{i}")]
+
+
+def _clear_multi(project: Project) -> None:
+    for i in range(len(project.options)):
+        st.session_state[f"label-multi-{i}"] = False
+
+
+def _submit_multi(project: Project, user_id: int, item_id: int) -> None:
+    _act("submit", project, user_id, item_id, _multi_value(project))
+    _clear_multi(project)
+
+
+def _submit_text(project: Project, user_id: int, item_id: int) -> None:
+    text = st.session_state.get("label-free-text", "")
+    _act("submit", project, user_id, item_id, [text] if project.label_mode == "multi" else text)
+    st.session_state["label-free-text"] = ""
+
+
+@st.fragment
+def labelling(project: Project, user: CurrentUser) -> None:
+    engine = resources.engine()
+    tasks = _tasks()
+    if tasks.get(project.id) is None:
+        with session_scope(engine) as s:
+            tasks[project.id] = queue.claim_next(s, project, user.id)
+    task = tasks[project.id]
+    with session_scope(engine, write=False) as s:
+        total, labelled = queue.progress_counts(s, project)
+    st.progress(labelled / total if total else 0.0, text=f"{labelled:,} of {total:,} items labelled")
+    if (message := st.session_state.pop(state.FLASH, None)) is not None:
+        st.warning(message)
+    if task is None:
+        st.success("Nothing left for you to label in this project.")
+        st.caption(f"The model reorders the queue by itself: {project_schedule(engine, project).description}.")
+        st.button("Check again", key="label-check-again", on_click=_act, args=("claim", project, user.id))
+        st.button("Undo last", key="label-undo", shortcut=UNDO_KEY, on_click=_act, args=("undo", project, user.id))
+        return
+
+    with st.container(key="label-item"):
+        render.show_item(task.data, project.data_type)
+    if project.label_mode == "multi":
+        cols = st.columns(min(len(project.options), 5) or 1)
+        for i, option in enumerate(project.options):
+            cols[i % len(cols)].checkbox(str(option), key=f"label-multi-{i}")
+        st.button("Submit", key="label-submit", type="primary", shortcut="Enter", on_click=_submit_multi,
+                  args=(project, user.id, task.item_id))
+    else:
+        cols = st.columns(min(len(project.options), 5) or 1)
+        for i, option in enumerate(project.options):
+            cols[i % len(cols)].button(str(option), key=f"label-opt-{i}", shortcut=option_shortcut(i), width="stretch",
+                                       on_click=_act, args=("submit", project, user.id, task.item_id, option))
+    if project.allow_free_text or not project.options:
+        st.text_input("Other label", key="label-free-text", placeholder="type a label")
+        st.button("Submit label", key="label-submit-text", on_click=_submit_text, args=(project, user.id, task.item_id))
+    left, right = st.columns(2)
+    left.button("Skip", key="label-skip", shortcut=SKIP_KEY, width="stretch",
+                on_click=_act, args=("skip", project, user.id, task.item_id))
+    right.button("Undo last", key="label-undo", shortcut=UNDO_KEY, width="stretch",
+                 on_click=_act, args=("undo", project, user.id))
+    keys = "number keys pick a label" if project.label_mode == "single" else "Enter submits"
+    st.caption(f"Keyboard: {keys} · **S** skips · **U** undoes the last label")
+
+
+def render_page(user: CurrentUser) -> None:
+    hint = "No projects yet." + (" Create one on the Admin page." if user.can("admin") else " Ask an admin to create one.")
+    project = project_picker("label-project", empty_hint=hint)
+    if project is not None:
+        labelling(project, user)

@@ -1,0 +1,64 @@
+"""Per-process resources: the engine and the retrain scheduler (``st.cache_resource``), settings, the cookie key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from superintendent.config import Settings, get_settings
+from superintendent.orchestration import start_background_scheduler
+from superintendent.store import init_db, make_engine
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine(url: str) -> Engine:
+    """One engine (connection pool) per server process and URL; the schema is created or upgraded once."""
+    engine = make_engine(url)
+    init_db(engine)
+    return engine
+
+
+def engine() -> Engine:
+    return get_engine(settings().resolved_database_url())
+
+
+def _stop_scheduler(scheduler) -> None:  # noqa: ANN001
+    scheduler.shutdown(wait=False)
+
+
+@st.cache_resource(show_spinner=False, on_release=_stop_scheduler)
+def get_scheduler(url: str, tick_seconds: float):  # noqa: ANN201
+    """One retrain scheduler per server process; the cross-process lock keeps retrains one per project."""
+    return start_background_scheduler(get_engine(url), tick_seconds)
+
+
+def ensure_scheduler() -> None:
+    s = settings()
+    if s.run_scheduler:
+        get_scheduler(s.resolved_database_url(), s.scheduler_tick_seconds)
+
+
+def cookie_key() -> str:
+    """The login cookie's signing key: from secrets, the environment, or generated once into the data folder."""
+    try:
+        from_secrets = st.secrets.get("cookie_key")
+    except FileNotFoundError:  # no secrets.toml (StreamlitSecretNotFoundError)
+        from_secrets = None
+    key = from_secrets or settings().cookie_key
+    if key:
+        return key
+    path = Path(settings().data_dir) / "cookie_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

@@ -1,0 +1,7 @@
+"""Session-state keys, in one place (never string literals spread across pages)."""
+
+USER = "sp_current_user"  # CurrentUser of this browser session, re-read from the database every run
+PROJECT = "sp_project_id"  # project picked on the Label page
+TASK = "sp_task"  # the Task this session holds, per project: {project_id: Task | None}
+FLASH = "sp_flash"  # a one-shot message for the Label page
+FIRST_ADMIN_DONE = "sp_first_admin_done"
