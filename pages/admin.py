@@ -2,8 +2,11 @@
 
 import streamlit as st
 
-from superintendent.app import admin_view, login
+from superintendent.app import login
 
-user = login.require("admin")
+user = login.require("admin")  # before anything of the page is imported or drawn
+
+from superintendent.app import admin_view  # noqa: E402
+
 st.title("Admin")
 admin_view.render_page(user)

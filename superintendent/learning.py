@@ -205,6 +205,21 @@ def _order_from_callable(fn: Callable[[np.ndarray], np.ndarray], proba: np.ndarr
     return order
 
 
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def guesses(proba: np.ndarray, classes: Any, multi: bool) -> tuple[list[Any], np.ndarray]:
+    """The model's guess per row and its confidence: the most likely class (single-label), or
+    every label above one half (multi-label; confidence = mean certainty over labels)."""
+    if multi:
+        on = proba[:, 1, :] > 0.5 if proba.shape[1] > 1 else np.zeros((len(proba), proba.shape[2]), dtype=bool)
+        labels = [[_plain(c) for c, flag in zip(classes, row) if flag] for row in on]
+        return labels, proba.max(axis=1).mean(axis=1)
+    best = proba.argmax(axis=1)
+    return [_plain(classes[i]) for i in best], proba.max(axis=1)
+
+
 def _predict_proba(model: BaseEstimator, x: Any, multi: bool) -> np.ndarray:
     proba = model.predict_proba(x)
     if multi:  # MultiOutputClassifier: one (n, n_classes) array per output
@@ -249,6 +264,7 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
         phase("read_labelled")
         n_labels = len(labelled.labels)
         y_raw: Any = labelled.labels
+        binarizer = None
         if multi:
             binarizer = MultiLabelBinarizer(classes=project.options or None)
             y_raw = binarizer.fit_transform(labelled.labels)
@@ -269,11 +285,16 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
         model.fit(x, y)
         phase("fit")
 
-        ids_parts, score_parts, proba_parts = [], [], []
+        ids_parts, score_parts, proba_parts, hints, confidence_parts = [], [], [], [], []
+        classes = binarizer.classes_ if multi else getattr(model, "classes_", None)
         for ids, feats in queue.unlabelled_batches(engine, project, opts.batch_size):
             xb, _ = preprocess(stack_features(feats), None)
             proba = _predict_proba(model, xb, multi)
             ids_parts.append(ids)
+            if classes is not None:
+                batch_hints, batch_confidence = guesses(proba, classes, multi)
+                hints.extend(batch_hints)
+                confidence_parts.append(batch_confidence)
             if isinstance(acquisition, str):
                 score_parts.append(acquisition_scores(acquisition, proba))
             else:
@@ -288,7 +309,12 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
             scores_all[order] = -np.arange(len(order), dtype=float)
         order = visiting_order(scores_all, shuffle_prop=shuffle_prop, rng=opts.rng)
         phase("rank")
-        queue.reprioritise(engine, project, ids[order], np.arange(len(order), dtype=float))
+        if classes is not None and len(hints) == len(order):
+            confidence = np.concatenate(confidence_parts) if confidence_parts else np.empty(0)
+            queue.reprioritise(engine, project, ids[order], np.arange(len(order), dtype=float),
+                               hints=[hints[i] for i in order], confidences=confidence[order])
+        else:
+            queue.reprioritise(engine, project, ids[order], np.arange(len(order), dtype=float))
         phase("write")
         scores_arr = np.asarray(evaluation.scores, dtype=float)
         return _finish(

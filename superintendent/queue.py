@@ -92,6 +92,8 @@ class Task:
     priority: float
     lease_expires_at: dt.datetime
     file_path: str | None = None
+    hint: Any = None
+    hint_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -316,10 +318,12 @@ def _free(now: dt.datetime) -> sa.ColumnElement[bool]:
 
 def _task(row: Any) -> Task:
     return Task(item_id=row.id, project_id=row.project_id, external_id=row.external_id, data=serialization.loads(row.data),
-                priority=row.priority, lease_expires_at=row.lease_expires_at, file_path=row.file_path)
+                priority=row.priority, lease_expires_at=row.lease_expires_at, file_path=row.file_path,
+                hint=None if row.hint is None else serialization.loads(row.hint), hint_confidence=row.hint_confidence)
 
 
-_RETURNING = (_I.c.id, _I.c.project_id, _I.c.external_id, _I.c.data, _I.c.priority, _I.c.lease_expires_at, _I.c.file_path)
+_RETURNING = (_I.c.id, _I.c.project_id, _I.c.external_id, _I.c.data, _I.c.priority, _I.c.lease_expires_at, _I.c.file_path,
+              _I.c.hint, _I.c.hint_confidence)
 
 
 def current_task(session: Session, project: Project, user_id: int, *, now: dt.datetime | None = None) -> Task | None:
@@ -583,12 +587,14 @@ def count_labelled(session: Session, project: Project) -> int:
 
 
 def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.ndarray, priorities: Sequence[float] | np.ndarray,
-                 *, chunk_size: int = 20_000) -> int:
-    """Bulk-rewrite priorities (lower is served first); returns rows changed.
+                 *, hints: Sequence[Any] | None = None, confidences: Sequence[float] | np.ndarray | None = None,
+                 chunk_size: int = 20_000) -> int:
+    """Bulk-rewrite priorities (lower is served first), and the model's hints if given; returns rows written.
 
     Each chunk is its own short transaction: labellers never wait long, and
     an interrupted rewrite leaves every item reachable (only the order is
-    part old, part new). Nothing but ``priority`` is touched.
+    part old, part new). Nothing but ``priority`` (and ``hint``,
+    ``hint_confidence``) is touched.
     """
     ids = np.asarray(item_ids, dtype=np.int64)
     prio = np.asarray(priorities, dtype=np.float64)
@@ -596,25 +602,36 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
         raise ValidationError(f"item_ids and priorities must be 1-D of equal length; got {ids.shape} and {prio.shape}")
     if not np.isfinite(prio).all():
         raise ValidationError("priorities must be finite numbers")
+    with_hints = hints is not None
+    if with_hints and (len(hints) != len(ids) or confidences is None or len(confidences) != len(ids)):
+        raise ValidationError("hints and confidences need one entry per item")
+    hint_text = [serialization.dumps(h) for h in hints] if with_hints else []
+    conf = np.asarray(confidences, dtype=np.float64).tolist() if with_hints else []
     changed = 0
     for start in range(0, len(ids), chunk_size):
-        chunk_ids = ids[start:start + chunk_size].tolist()
-        chunk_prio = prio[start:start + chunk_size].tolist()
+        stop = start + chunk_size
+        chunk_ids, chunk_prio = ids[start:stop].tolist(), prio[start:stop].tolist()
         with session_scope(engine) as session:
             if engine.dialect.name == "postgresql":
-                result = session.execute(
-                    sa.text("UPDATE sp_item AS i SET priority = u.p FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS double precision[])) AS u(id, p) "
-                            "WHERE i.id = u.id AND i.project_id = :project AND i.priority IS DISTINCT FROM u.p"),
-                    {"ids": chunk_ids, "ps": chunk_prio, "project": project.id},
-                )
-                changed += result.rowcount
+                if with_hints:
+                    sql = ("UPDATE sp_item AS i SET priority = u.p, hint = u.h, hint_confidence = u.c FROM unnest("
+                           "CAST(:ids AS bigint[]), CAST(:ps AS double precision[]), CAST(:hs AS text[]), CAST(:cs AS double precision[])) "
+                           "AS u(id, p, h, c) WHERE i.id = u.id AND i.project_id = :project")
+                    params = {"ids": chunk_ids, "ps": chunk_prio, "hs": hint_text[start:stop], "cs": conf[start:stop], "project": project.id}
+                else:
+                    sql = ("UPDATE sp_item AS i SET priority = u.p FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS double precision[])) "
+                           "AS u(id, p) WHERE i.id = u.id AND i.project_id = :project")
+                    params = {"ids": chunk_ids, "ps": chunk_prio, "project": project.id}
+                changed += session.execute(sa.text(sql), params).rowcount
             else:
                 conn = session.connection()
-                result = conn.exec_driver_sql(
-                    "UPDATE sp_item SET priority = ? WHERE id = ? AND project_id = ?",
-                    [(p, i, project.id) for i, p in zip(chunk_ids, chunk_prio)],
-                )
-                changed += result.rowcount
+                if with_hints:
+                    rows = list(zip(chunk_prio, hint_text[start:stop], conf[start:stop], chunk_ids, [project.id] * len(chunk_ids)))
+                    sql = "UPDATE sp_item SET priority = ?, hint = ?, hint_confidence = ? WHERE id = ? AND project_id = ?"
+                else:
+                    rows = [(p, i, project.id) for i, p in zip(chunk_ids, chunk_prio)]
+                    sql = "UPDATE sp_item SET priority = ? WHERE id = ? AND project_id = ?"
+                changed += conn.exec_driver_sql(sql, rows).rowcount
     return changed
 
 

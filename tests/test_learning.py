@@ -208,3 +208,22 @@ def test_stack_features():
     assert stack_features([1, 2.5]).dtype == float
     frame = stack_features([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}])
     assert list(frame.columns) == ["a", "b"]
+
+
+def test_retrain_stores_the_models_guess_as_a_hint(engine):
+    project = digits_project(engine, n_items=150, n_labelled=100)
+    retrain_project(engine, project, RetrainOptions(model=LogisticRegression(max_iter=2000), model_preprocess=flatten, shuffle_prop=0.0))
+    with session_scope(engine) as s:
+        user = ensure_user(s, "alice", role=Role.labeller)
+        tasks = []
+        for _ in range(50):
+            task = queue.claim_next(s, project, user, resume=False)
+            tasks.append(task)
+    assert all(t.hint in range(10) and 0.0 < t.hint_confidence <= 1.0 for t in tasks)
+    truth = {i: int(DIGITS.target[i]) for i in range(100, 150)}
+    with session_scope(engine, write=False) as s:
+        ids = s.execute(sa.select(queue.Item.id).where(queue.Item.project_id == project.id).order_by(queue.Item.id)).scalars().all()
+    right = sum(t.hint == truth[ids.index(t.item_id)] for t in tasks)
+    assert right >= 35  # logistic regression on 100 digits guesses most of the rest
+    # the queue's least certain items come first: confidences rise along the visiting order (margin, not max-prob, so roughly)
+    assert np.mean([t.hint_confidence for t in tasks[:10]]) < np.mean([t.hint_confidence for t in tasks[-10:]])

@@ -67,3 +67,24 @@ def test_cli_reports_an_unreachable_database(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("error: cannot connect to postgresql+psycopg2://x@127.0.0.1:1/y")
     assert "Traceback" not in out.stderr
+
+
+def test_a_database_made_at_the_first_revision_upgrades_and_keeps_its_data(db_url):
+    from alembic import command
+
+    from superintendent.store.db import _alembic_config
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        with conn.begin():
+            command.upgrade(_alembic_config(conn), "0001")
+        with conn.begin():
+            conn.execute(sa.text("INSERT INTO sp_project (name, data_type, label_mode, options, allow_free_text, acquisition_function, "
+                                 "shuffle_prop, retrain_interval_n_labels, annotations_per_item, lease_seconds, show_hints, settings, created_at) "
+                                 "VALUES ('old', 'text', 'single', '[]', false, 'margin', 0.1, 0, 1, 300, false, '{}', CURRENT_TIMESTAMP)"))
+        assert current_revision(conn) == "0001"
+    assert init_db(engine) == head_revision() != "0001"
+    with session_scope(engine, write=False) as s:
+        assert s.execute(sa.select(Project.name)).scalars().all() == ["old"]
+        assert "hint" in {c["name"] for c in sa.inspect(s.connection()).get_columns("sp_item")}
+    engine.dispose()

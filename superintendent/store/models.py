@@ -127,6 +127,8 @@ class Item(SQLModel, table=True):
     priority: float = Field(default=0.0, sa_column=sa.Column(sa.Float, nullable=False))
     done: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
     n_annotations: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    hint: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))  # the latest model's guess (JSON)
+    hint_confidence: float | None = Field(default=None)
     leased_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))
     leased_at: dt.datetime | None = _time()
     lease_expires_at: dt.datetime | None = _time()

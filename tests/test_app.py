@@ -1,0 +1,186 @@
+"""The web app through Streamlit's AppTest: every page, both roles, on SQLite and PostgreSQL.
+
+AppTest has no browser: the authenticator's cookie component does nothing
+and fragments rerun the whole script. Fragments, dialogs and keyboard
+shortcuts are tested in Chromium (tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from superintendent import auth, queue
+from superintendent.store import Annotation, ModelRun, init_db, make_engine, session_scope
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app_env(db_url, tmp_path, monkeypatch):
+    """An app configured on a fresh database, with its data folder in tmp_path and no background scheduler."""
+    monkeypatch.setenv("SUPERINTENDENT_DATABASE_URL", db_url)
+    monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SUPERINTENDENT_RUN_SCHEDULER", "false")
+    engine = make_engine(db_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+def add_user(engine, name, role="labeller", password=PASSWORD):
+    with session_scope(engine) as s:
+        auth.create_user(s, name, password, role)
+
+
+def add_project(engine, name="pets", n=5, **settings):
+    settings.setdefault("options", ["cat", "dog"])
+    with session_scope(engine) as s:
+        project = queue.create_project(s, name, **settings)
+        queue.add_items(s, project, [f"text {i}" for i in range(n)])
+    return project
+
+
+def logged_in(name, password=PASSWORD) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_input[0].input(name)
+    at.text_input[1].input(password)
+    at.button[0].click().run()
+    return at.run()  # AppTest's cookie component does nothing: one more run, as after a real login
+
+
+def errors(at):
+    return [e.value for e in at.error] + [str(e.message) for e in at.exception]
+
+
+def annotations(engine):
+    with session_scope(engine, write=False) as s:
+        return s.execute(sa.select(Annotation.value).order_by(Annotation.id)).scalars().all()
+
+
+def test_first_run_creates_the_admin_and_loads_the_demo(app_env):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert at.title[0].value == "Welcome to superintendent"
+    at.text_input(key="first-admin-username").input("Boss")
+    at.text_input(key="first-admin-password").input(PASSWORD)
+    at.text_input(key="first-admin-repeat").input(PASSWORD + "x")
+    at.button[0].click().run()
+    assert "The two passwords differ." in errors(at)
+    at.text_input(key="first-admin-repeat").input(PASSWORD)
+    at.button[0].click().run()
+    with session_scope(app_env, write=False) as s:
+        assert [(u.username, u.role) for u in auth.list_users(s)] == [("boss", "admin")]
+        assert {p.name for p in queue.list_projects(s)} == {"Demo: handwritten digits", "Demo: word sentiment"}
+    at = logged_in("boss")
+    assert errors(at) == []
+    assert at.title[0].value == "Label"
+    assert at.button(key="label-opt-0").label == "0"
+
+
+def test_a_labeller_labels_undoes_and_skips(app_env):
+    add_user(app_env, "alice")
+    add_project(app_env, n=3)
+    at = logged_in("alice")
+    assert errors(at) == []
+    assert [b.label for b in at.button if b.key and b.key.startswith("label-opt")] == ["cat", "dog"]
+    assert any("Keyboard:" in c.value for c in at.caption)
+    at.button(key="label-opt-1").click().run()
+    assert annotations(app_env) == ['"dog"']
+    at.button(key="label-undo").click().run()
+    assert annotations(app_env) == []
+    at.button(key="label-opt-0").click().run()
+    at.button(key="label-skip").click().run()
+    at.button(key="label-opt-0").click().run()
+    assert annotations(app_env) == ['"cat"', '"cat"']
+    assert any("Nothing left for you to label" in s.value for s in at.success)
+
+
+def test_a_labeller_never_reaches_the_admin_page(app_env):
+    add_user(app_env, "alice")
+    add_project(app_env)
+    at = logged_in("alice")
+    # The Admin page is not in a labeller's navigation; opened directly, its own server-side check stops it.
+    at.switch_page("pages/admin.py").run()
+    assert "Your role does not allow this page." in errors(at)
+    assert [t.value for t in at.title] == []
+    assert not [w for w in at.text_input if (w.key or "").startswith("admin-")]
+    for page in ("pages/progress.py", "pages/model.py"):
+        at.switch_page(page).run()
+        assert errors(at) == []
+    assert "model-retrain" not in [b.key for b in at.button]
+
+
+def test_wrong_password_lockout_and_deactivation(app_env):
+    add_user(app_env, "alice")
+    add_user(app_env, "boss", role="admin")
+    at = logged_in("alice", "wrong password")
+    assert errors(at) == [auth.FAILED_LOGIN_MESSAGE]
+    assert at.session_state["authentication_status"] is False
+    for _ in range(auth.MAX_FAILED_LOGINS - 1):
+        logged_in("alice", "wrong password")
+    at = logged_in("alice")  # right password, but locked now
+    assert errors(at) == [auth.FAILED_LOGIN_MESSAGE]
+    with session_scope(app_env) as s:
+        assert auth.get_user(s, "alice").locked_until is not None
+        auth.reset_password(s, "alice", PASSWORD)  # an admin's reset unlocks
+    assert logged_in("alice").title[0].value == "Label"
+    with session_scope(app_env) as s:
+        auth.set_active(s, "alice", False)
+    assert errors(logged_in("alice")) == [auth.FAILED_LOGIN_MESSAGE]
+
+
+def test_progress_and_model_pages_show_the_figures(app_env):
+    add_user(app_env, "boss", role="admin")
+    with session_scope(app_env) as s:
+        project = queue.create_project(s, "digits", options=list(range(10)), model_preset="logistic_regression")
+        rng = np.random.default_rng(0)
+        queue.add_items(s, project, list(rng.normal(size=(40, 4, 4))), labels=[i % 10 for i in range(30)] + [None] * 10)
+    at = logged_in("boss")
+    at.switch_page("pages/progress.py").run()
+    assert errors(at) == []
+    assert [m.value for m in at.metric][:3] == ["40", "30", "30"]
+    at.switch_page("pages/model.py").run()
+    assert any("No model runs yet" in i.value for i in at.info)
+    at.button(key="model-retrain").click().run()
+    assert errors(at) == []
+    with session_scope(app_env, write=False) as s:
+        run = s.execute(sa.select(ModelRun)).scalar_one()
+    assert run.status == "succeeded" and run.n_labels == 30
+    assert len(at.get("plotly_chart")) >= 1
+
+
+def test_admin_creates_a_project_and_a_user_and_exports(app_env):
+    add_user(app_env, "boss", role="admin")
+    at = logged_in("boss")
+    at.switch_page("pages/admin.py").run()
+    assert errors(at) == []
+    at.text_input(key="admin-project-name").input("birds")
+    at.text_area(key="admin-project-options").input("robin, wren\nowl")
+    submit = next(b for b in at.button if b.label == "Create project")
+    submit.click().run()
+    assert errors(at) == []
+    with session_scope(app_env, write=False) as s:
+        assert queue.get_project(s, "birds").options == ["robin", "wren", "owl"]
+
+    at.text_input(key="admin-new-username").input("carol")
+    at.text_input(key="admin-new-password").input("short")
+    next(b for b in at.button if b.label == "Create user").click().run()
+    assert any("at least 8 characters" in e for e in errors(at))
+    at.text_input(key="admin-new-username").input("carol")
+    at.text_input(key="admin-new-password").input(PASSWORD)
+    next(b for b in at.button if b.label == "Create user").click().run()
+    with session_scope(app_env, write=False) as s:
+        assert auth.get_user(s, "carol").role == "labeller"
+
+    with session_scope(app_env) as s:
+        birds = queue.get_project(s, "birds")
+        queue.add_items(s, birds, ["a", "b"], labels=["owl", None])
+    at.selectbox(key="admin-export-project").select_index(0).run()
+    at.button(key="admin-export-prepare").click().run()
+    assert errors(at) == []
+    assert at.get("download_button")

@@ -1,0 +1,92 @@
+"""Users, passwords and lockout, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from superintendent import auth
+from superintendent.store import session_scope, utcnow
+from superintendent.validation import ValidationError
+
+
+def make_user(engine, name="alice", password="s3cret-pass", role="labeller"):
+    with session_scope(engine) as s:
+        auth.create_user(s, name, password, role)
+
+
+def login(engine, name, password, now=None):
+    with session_scope(engine) as s:
+        return auth.authenticate(s, name, password, now)
+
+
+def test_passwords_are_bcrypt_hashes(engine):
+    make_user(engine)
+    with session_scope(engine, write=False) as s:
+        user = auth.get_user(s, "alice")
+    assert user.password_hash.startswith("$2b$") and "s3cret-pass" not in user.password_hash
+    assert login(engine, "Alice ", "s3cret-pass").ok  # names are case-insensitive
+
+
+def test_a_failed_login_reveals_nothing(engine):
+    make_user(engine)
+    wrong_password = login(engine, "alice", "nope-nope-nope")
+    unknown_user = login(engine, "mallory", "nope-nope-nope")
+    assert not wrong_password.ok and not unknown_user.ok
+    assert wrong_password.message == unknown_user.message == auth.FAILED_LOGIN_MESSAGE
+    assert "nope" not in wrong_password.message
+
+
+def test_five_failures_lock_the_account_for_fifteen_minutes(engine):
+    make_user(engine)
+    now = utcnow()
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        assert not login(engine, "alice", "wrong-password", now).ok
+    assert not login(engine, "alice", "s3cret-pass", now + dt.timedelta(minutes=14)).ok
+    assert login(engine, "alice", "s3cret-pass", now + dt.timedelta(minutes=16)).ok
+
+
+def test_a_success_resets_the_count(engine):
+    make_user(engine)
+    for _ in range(auth.MAX_FAILED_LOGINS - 1):
+        login(engine, "alice", "wrong-password")
+    assert login(engine, "alice", "s3cret-pass").ok
+    for _ in range(auth.MAX_FAILED_LOGINS - 1):
+        login(engine, "alice", "wrong-password")
+    assert login(engine, "alice", "s3cret-pass").ok
+
+
+def test_deactivated_users_cannot_log_in_and_the_last_admin_stays(engine):
+    make_user(engine, "boss", role="admin")
+    make_user(engine)
+    with session_scope(engine) as s:
+        auth.set_active(s, "alice", False)
+    assert not login(engine, "alice", "s3cret-pass").ok
+    with pytest.raises(ValidationError, match="last active admin"):
+        with session_scope(engine) as s:
+            auth.set_active(s, "boss", False)
+    with pytest.raises(ValidationError, match="last active admin"):
+        with session_scope(engine) as s:
+            auth.set_role(s, "boss", "labeller")
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "role", "message"),
+    [("bob", "short", "labeller", "at least 8 characters"), ("bob", "long enough", "root", "role must be one of"),
+     ("alice", "long enough", "labeller", "taken"), ("_sys", "long enough", "labeller", "may not start with"),
+     ("two words", "long enough", "labeller", "spaces")],
+    ids=["short-password", "unknown-role", "taken-name", "underscore", "space"],
+)
+def test_bad_new_users(engine, name, password, role, message):
+    make_user(engine)
+    with pytest.raises(ValidationError, match=message):
+        with session_scope(engine) as s:
+            auth.create_user(s, name, password, role)
+
+
+def test_permissions():
+    assert auth.can("admin", "admin") and auth.can("admin", "label")
+    assert auth.can("labeller", "label") and auth.can("labeller", "view_model")
+    assert not auth.can("labeller", "admin") and not auth.can("labeller", "retrain") and not auth.can("labeller", "export")
+    assert not auth.can(None, "label") and not auth.can("system", "label")
