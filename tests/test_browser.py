@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from superintendent import queue
+from superintendent.learning import MODEL_PRESETS
 from superintendent.store import Annotation, User, make_engine, session_scope
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,12 +120,14 @@ def log_in(page, base, name, password=PASSWORD):
 
 
 def item_text(page) -> str:
-    return page.locator(".st-key-label-item").inner_text(timeout=20_000)
+    page.wait_for_function("() => { const el = document.querySelector('.st-key-label-item'); return el && el.innerText.trim() !== ''; }",
+                           timeout=20_000)
+    return page.locator(".st-key-label-item").inner_text()
 
 
 def wait_for_new_item(page, before: str) -> str:
     page.wait_for_function(
-        "before => { const el = document.querySelector('.st-key-label-item'); return el && el.innerText !== before; }",
+        "before => { const el = document.querySelector('.st-key-label-item'); return el && el.innerText.trim() !== '' && el.innerText !== before; }",
         arg=before, timeout=20_000)
     return item_text(page)
 
@@ -151,6 +154,8 @@ def test_first_run_to_export(server, browser, tmp_path):
     settle(page)
     page.get_by_label("Name", exact=True).fill("reviews")
     page.get_by_label("Label options (one per line or comma-separated)").fill("good\nbad")
+    page.get_by_label("Model", exact=True).click()
+    page.get_by_role("option", name=MODEL_PRESETS["tfidf_logistic_regression"]).click()
     page.get_by_role("button", name="Create project").click()
     settle(page)
     assert page.get_by_text("Project 'reviews' saved.").is_visible()
@@ -194,19 +199,19 @@ def test_first_run_to_export(server, browser, tmp_path):
     for i in range(10):
         label = "good" if "great" in text else "bad"
         if i < 5:
-            page.get_by_role("button", name=label, exact=True).click()
+            page.locator(f".st-key-label-opt-{0 if label == 'good' else 1} button").click()
         else:
-            page.locator("body").click(position={"x": 5, "y": 5})
+            page.evaluate("document.activeElement && document.activeElement.blur()")
             page.keyboard.press("1" if label == "good" else "2")
         given.append((text.split(":")[0], label))
         text = wait_for_new_item(page, text)
     assert page.evaluate("window.pwned") is None
-    page.locator("body").click(position={"x": 5, "y": 5})
+    page.evaluate("document.activeElement && document.activeElement.blur()")
     page.keyboard.press("u")
     text = wait_for_new_item(page, text)
     assert text.split(":")[0] == given[-1][0]  # the last labelled item is back
     given.pop()
-    page.get_by_role("button", name="Skip").click()
+    page.locator(".st-key-label-skip button").click()
     wait_for_new_item(page, text)
     shot(page, "label-text")
 

@@ -227,3 +227,21 @@ def test_retrain_stores_the_models_guess_as_a_hint(engine):
     assert right >= 35  # logistic regression on 100 digits guesses most of the rest
     # the queue's least certain items come first: confidences rise along the visiting order (margin, not max-prob, so roughly)
     assert np.mean([t.hint_confidence for t in tasks[:10]]) < np.mean([t.hint_confidence for t in tasks[-10:]])
+
+
+def test_projects_retrain_on_their_own_schedule(engine):
+    from superintendent.orchestration import project_schedule, retrain_due_projects
+
+    with session_scope(engine) as s:
+        manual = queue.create_project(s, "manual", options=["a", "b"])
+        auto = queue.create_project(s, "auto", options=["a", "b"], model_preset="logistic_regression",
+                                    retrain_interval_seconds=3600, retrain_interval_n_labels=4)
+        for p in (manual, auto):
+            queue.add_items(s, p, list(np.random.default_rng(0).normal(size=(12, 3))), labels=["a", "b"] * 2 + [None] * 8)
+    assert not project_schedule(engine, manual).enabled
+    first = project_schedule(engine, auto)
+    assert first.due and first.description == "due now"  # never trained, 4 labels in
+    assert [r.project_id for r in retrain_due_projects(engine)] == [auto.id]
+    after = project_schedule(engine, auto)
+    assert not after.due and after.labels_needed == 4 and "after 4 more labels" in after.description and "UTC" in after.description
+    assert retrain_due_projects(engine) == []

@@ -110,8 +110,8 @@ def upload_tab(user: CurrentUser) -> None:
             c1, c2 = st.columns(2)
             label_col = c1.selectbox("Column of existing labels (optional)", [None] + columns, key="admin-upload-label")
             id_col = c2.selectbox("Column of item ids (optional)", [None] + columns, key="admin-upload-id")
-            plan = importers.TablePlan(display_columns=[c for c in display if c not in (label_col,)],
-                                       model_columns=[c for c in model if c not in (label_col,)], label_column=label_col, id_column=id_col)
+            plan = importers.TablePlan(display_columns=[c for c in display if c not in (label_col, id_col)],
+                                       model_columns=[c for c in model if c not in (label_col, id_col)], label_column=label_col, id_column=id_col)
         prepared = importers.prepare_upload(upload.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
                                             limits=limits, upload_dir=resources.settings().upload_dir)
     except SuperintendentError as exc:

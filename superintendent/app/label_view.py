@@ -92,6 +92,9 @@ def labelling(project: Project, user: CurrentUser) -> None:
 
     with st.container(key="label-item"):
         render.show_item(task.data, project.data_type)
+    if project.show_hints and task.hint is not None:
+        guess = ", ".join(map(str, task.hint)) if isinstance(task.hint, list) else str(task.hint)
+        st.caption(f"Model's guess: **{guess or 'none'}** ({task.hint_confidence:.0%} sure)")
     if project.label_mode == "multi":
         cols = st.columns(min(len(project.options), 5) or 1)
         for i, option in enumerate(project.options):

@@ -54,10 +54,9 @@ def show_item(data: Any, data_type: str = "any") -> None:
             st.text(data)
     elif isinstance(data, (dict, pd.Series)):
         row = data.to_dict() if isinstance(data, pd.Series) else data
-        table = pd.DataFrame({"field": [str(k) for k in row], "value": [str(v) for v in row.values()]})
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.table(pd.DataFrame({"value": [str(v) for v in row.values()]}, index=[str(k) for k in row]))
     elif isinstance(data, np.ndarray):
-        st.dataframe(pd.DataFrame(np.atleast_2d(data)), width="stretch")
+        st.table(pd.DataFrame(np.atleast_2d(data)))
     else:
         with st.container(border=True):
             st.text(repr(data))
