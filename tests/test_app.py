@@ -184,3 +184,12 @@ def test_admin_creates_a_project_and_a_user_and_exports(app_env):
     at.button(key="admin-export-prepare").click().run()
     assert errors(at) == []
     assert at.get("download_button")
+
+
+def test_shortcut_keys_follow_the_options():
+    from superintendent.app.label_view import option_shortcuts
+
+    assert option_shortcuts([str(d) for d in range(10)]) == [str(d) for d in range(10)]  # digits are typed as themselves
+    assert option_shortcuts(["cat", "dog"]) == ["1", "2"]
+    assert option_shortcuts(["a", "s"]) == ["1", "2"]  # S is Skip
+    assert option_shortcuts([f"o{i}" for i in range(11)])[-2:] == ["0", None]

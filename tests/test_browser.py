@@ -115,20 +115,22 @@ def log_in(page, base, name, password=PASSWORD):
     page.get_by_label("User name").fill(name)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    page.get_by_text("Signed in as").first.wait_for(timeout=30_000)
     settle(page)
 
 
+ITEM_JS = "() => [...document.querySelectorAll('.st-key-label-item')].map(el => el.innerText.trim()).filter(t => t)"
+
+
 def item_text(page) -> str:
-    page.wait_for_function("() => { const el = document.querySelector('.st-key-label-item'); return el && el.innerText.trim() !== ''; }",
-                           timeout=20_000)
-    return page.locator(".st-key-label-item").inner_text()
+    """The shown item's text, once exactly one item is drawn (a fragment rerun briefly shows old and new)."""
+    page.wait_for_function(f"() => ({ITEM_JS})().length === 1", timeout=20_000)
+    return page.evaluate(ITEM_JS)[0]
 
 
 def wait_for_new_item(page, before: str) -> str:
-    page.wait_for_function(
-        "before => { const el = document.querySelector('.st-key-label-item'); return el && el.innerText.trim() !== '' && el.innerText !== before; }",
-        arg=before, timeout=20_000)
+    page.wait_for_function(f"before => {{ const now = ({ITEM_JS})(); return now.length === 1 && now[0] !== before; }}",
+                           arg=before.strip(), timeout=20_000)
     return item_text(page)
 
 
@@ -139,14 +141,14 @@ def test_first_run_to_export(server, browser, tmp_path):
     # first run: create the admin, with the demo projects
     page.goto(base)
     settle(page)
-    assert page.get_by_text("Welcome to superintendent").is_visible()
+    page.get_by_text("Welcome to superintendent").first.wait_for(timeout=30_000)
     page.get_by_label("User name").fill("boss")
     page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
     page.get_by_role("textbox", name="Repeat password").fill(PASSWORD)
     page.get_by_role("button", name="Create admin").click()
     settle(page, timeout=120_000)
     log_in(page, base, "boss")
-    assert page.get_by_role("heading", name="Label").is_visible()
+    page.get_by_role("heading", name="Label").first.wait_for(timeout=30_000)
     shot(page, "label-digits")
 
     # create a project by uploading a CSV
@@ -158,7 +160,7 @@ def test_first_run_to_export(server, browser, tmp_path):
     page.get_by_role("option", name=MODEL_PRESETS["tfidf_logistic_regression"]).click()
     page.get_by_role("button", name="Create project").click()
     settle(page)
-    assert page.get_by_text("Project 'reviews' saved.").is_visible()
+    page.get_by_text("Project 'reviews' saved.").first.wait_for(timeout=30_000)
     shot(page, "admin-projects")
     rows = [("id", "text")] + [(f"r{i}", f"review number {i}: {'great' if i % 2 else 'awful'} <script>window.pwned=1</script>")
                                for i in range(20)]
@@ -177,7 +179,7 @@ def test_first_run_to_export(server, browser, tmp_path):
     shot(page, "admin-upload")
     page.get_by_role("button", name="Import 20 items into 'reviews'").click()
     settle(page)
-    assert page.get_by_text("Imported 20 new items").is_visible()
+    page.get_by_text("Imported 20 new items").first.wait_for(timeout=30_000)
 
     # a labeller account
     page.get_by_role("tab", name="Users").click()
@@ -185,7 +187,7 @@ def test_first_run_to_export(server, browser, tmp_path):
     page.locator(".st-key-admin-new-password input").fill(PASSWORD)
     page.get_by_role("button", name="Create user").click()
     settle(page)
-    assert page.get_by_text("User 'alice' created.").is_visible()
+    page.get_by_text("User 'alice' created.").first.wait_for(timeout=30_000)
 
     # label ten items: five by clicks, five by keyboard; undo one
     page.get_by_role("link", name="Label").click()
@@ -228,7 +230,7 @@ def test_first_run_to_export(server, browser, tmp_path):
     settle(page)
     page.get_by_role("button", name="Retrain now").click()
     settle(page, timeout=60_000)
-    assert page.get_by_text("Retrain succeeded").is_visible()
+    page.get_by_text("Retrain succeeded").first.wait_for(timeout=30_000)
     shot(page, "model")
     page.get_by_role("link", name="Progress").click()
     settle(page)
@@ -256,11 +258,14 @@ def test_first_run_to_export(server, browser, tmp_path):
     context = browser.new_context()
     other = context.new_page()
     log_in(other, base, "alice")
-    assert other.get_by_role("link", name="Label").is_visible()
+    other.get_by_role("link", name="Label").first.wait_for(timeout=30_000)
     assert other.get_by_role("link", name="Admin").count() == 0
     other.goto(f"{base}/admin")
     settle(other)
     assert other.get_by_role("heading", name="Admin").count() == 0
     assert other.get_by_role("tab", name="Users").count() == 0
+    other.keyboard.press("Escape")  # close Streamlit's "page not found" notice
+    other.get_by_role("button", name="Log out").click()
+    other.get_by_role("button", name="Log in").wait_for(timeout=20_000)
     context.close()
     engine.dispose()

@@ -22,9 +22,16 @@ from superintendent.validation import SuperintendentError
 SKIP_KEY, UNDO_KEY = "S", "U"
 
 
-def option_shortcut(index: int) -> str | None:
-    """Keys 1..9 then 0 for the first ten options."""
-    return str(index + 1) if index < 9 else "0" if index == 9 else None
+RESERVED_KEYS = {"C", "R", SKIP_KEY, UNDO_KEY}  # C and R are Streamlit's own
+
+
+def option_shortcuts(options: list) -> list[str | None]:
+    """A key per option: the option itself when every option is one distinct letter or digit
+    (digits 0-9 are typed as themselves), otherwise 1..9 then 0 for the first ten options."""
+    keys = [str(o).upper() for o in options]
+    if keys and all(len(k) == 1 and k.isalnum() for k in keys) and len(set(keys)) == len(keys) and not RESERVED_KEYS & set(keys):
+        return keys
+    return [str(i + 1) if i < 9 else "0" if i == 9 else None for i in range(len(options))]
 
 
 def _tasks() -> dict[int, Any]:
@@ -103,8 +110,8 @@ def labelling(project: Project, user: CurrentUser) -> None:
                   args=(project, user.id, task.item_id))
     else:
         cols = st.columns(min(len(project.options), 5) or 1)
-        for i, option in enumerate(project.options):
-            cols[i % len(cols)].button(str(option), key=f"label-opt-{i}", shortcut=option_shortcut(i), width="stretch",
+        for i, (option, key) in enumerate(zip(project.options, option_shortcuts(project.options))):
+            cols[i % len(cols)].button(str(option), key=f"label-opt-{i}", shortcut=key, width="stretch",
                                        on_click=_act, args=("submit", project, user.id, task.item_id, option))
     if project.allow_free_text or not project.options:
         st.text_input("Other label", key="label-free-text", placeholder="type a label")
@@ -114,7 +121,7 @@ def labelling(project: Project, user: CurrentUser) -> None:
                 on_click=_act, args=("skip", project, user.id, task.item_id))
     right.button("Undo last", key="label-undo", shortcut=UNDO_KEY, width="stretch",
                  on_click=_act, args=("undo", project, user.id))
-    keys = "number keys pick a label" if project.label_mode == "single" else "Enter submits"
+    keys = "the key shown on a button picks that label" if project.label_mode == "single" else "Enter submits"
     st.caption(f"Keyboard: {keys} · **S** skips · **U** undoes the last label")
 
 
