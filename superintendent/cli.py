@@ -1,70 +1,208 @@
-"""The ``superintendent`` command.
+"""The ``superintendent`` command: init, create-user, import, export, orchestrate, demo.
 
-``superintendent init`` creates or upgrades the schema;
-``superintendent orchestrate`` runs the retrain loop as a long-running process.
+Every command takes ``--database-url`` (default: ``$SUPERINTENDENT_DATABASE_URL``,
+else the SQLite file the web app uses). Errors are one line on stderr and
+exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import math
 import sys
+import time
+from pathlib import Path
 
 from superintendent.config import get_settings
-from superintendent.validation import SuperintendentError
+from superintendent.validation import SuperintendentError, ValidationError
 
 
-def _database_url(args: argparse.Namespace) -> str:
-    return args.database_url or get_settings().resolved_database_url()
+def _engine(args: argparse.Namespace, *, init: bool = True):  # noqa: ANN202
+    from superintendent.store import DatabaseError, check_connection, init_db, make_engine
+
+    engine = make_engine(args.database_url or get_settings().resolved_database_url())
+    deadline = time.monotonic() + getattr(args, "wait", 0.0)
+    while True:
+        try:
+            check_connection(engine)
+            break
+        except DatabaseError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            print(f"waiting for the database: {exc}", file=sys.stderr, flush=True)
+            time.sleep(2)
+    if init:
+        init_db(engine)
+    return engine
+
+
+def _project(engine, name: str):  # noqa: ANN001, ANN202
+    from superintendent import queue
+    from superintendent.store import session_scope
+
+    with session_scope(engine, write=False) as s:
+        return queue.get_project(s, name)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from superintendent.store import init_db, make_engine
+    from superintendent.store import init_db
 
-    engine = make_engine(_database_url(args))
+    engine = _engine(args, init=False)
     revision = init_db(engine)
     print(f"database {engine.url.render_as_string(hide_password=True)} is at schema revision {revision}")
     return 0
 
 
-def cmd_orchestrate(args: argparse.Namespace) -> int:
-    from superintendent import queue
-    from superintendent.orchestration import orchestrate
-    from superintendent.store import init_db, make_engine, session_scope
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise ValidationError("the two passwords differ")
+        return first
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
 
-    engine = make_engine(_database_url(args))
-    init_db(engine)
-    with session_scope(engine, write=False) as s:
-        projects = queue.list_projects(s) if args.all else [queue.get_project(s, args.project)]
-    if len(projects) != 1:
-        raise SuperintendentError("orchestrate one project at a time for now: pass --project NAME")
-    runs = orchestrate(engine, projects[0], interval_seconds=args.interval_seconds, interval_n_labels=args.interval_n_labels,
-                       max_runs=args.max_runs if args.max_runs is not None else math.inf,
-                       on_run=lambda run: print(f"{projects[0].name}: {run.status} score={run.score_mean} labels={run.n_labels}", flush=True))
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from superintendent import auth
+    from superintendent.store import session_scope
+
+    engine = _engine(args)
+    password = _read_password()
+    with session_scope(engine) as s:
+        user = auth.create_user(s, args.name, password, args.role, display_name=args.display_name or "")
+    print(f"created {user.role} {user.username!r}")
+    return 0
+
+
+def _columns(text: str | None) -> list[str] | None:
+    return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from superintendent import importers
+
+    engine = _engine(args)
+    project = _project(engine, args.project)
+    path = Path(args.file)
+    if not path.is_file():
+        raise ValidationError(f"no file {str(path)!r}")
+    settings = get_settings()
+    limits = importers.ImportLimits(max_bytes=settings.max_upload_mb * 1024 * 1024)
+    if path.stat().st_size > limits.max_bytes:
+        raise ValidationError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is {settings.max_upload_mb} MB "
+                              "(set SUPERINTENDENT_MAX_UPLOAD_MB to change it)")
+    data = path.read_bytes()
+    plan = None
+    fmt = importers.detect_format(path.name)
+    if fmt in ("csv", "parquet", "json", "jsonl"):
+        columns = list(importers.read_table(data, fmt, limits).columns)
+        skip = {args.label_column, args.id_column}
+        display = _columns(args.display_columns) or [c for c in columns if c not in skip]
+        model = _columns(args.model_columns) or display
+        plan = importers.TablePlan(display_columns=display, model_columns=model, label_column=args.label_column, id_column=args.id_column)
+    elif any(v is not None for v in (args.display_columns, args.model_columns, args.label_column, args.id_column)):
+        raise ValidationError(f"column options apply to tables (CSV, Parquet, JSON); {path.name} is {fmt}")
+    prepared = importers.prepare_upload(path.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
+                                        limits=limits, upload_dir=settings.upload_dir)
+    with tqdm(total=prepared.n_rows, unit="item", desc=f"importing into {project.name}", file=sys.stderr) as bar:
+        result = importers.import_prepared(engine, project, prepared, progress=lambda f: bar.update(round(f * prepared.n_rows) - bar.n))
+    print(f"imported {result.added} new items into {project.name!r} ({result.already_present} already there, {result.labelled} labels)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from superintendent import exporting
+
+    engine = _engine(args)
+    project = _project(engine, args.project)
+    data = exporting.export_labels(engine, project, args.format)
+    Path(args.output).write_bytes(data)
+    print(f"wrote {len(data):,} bytes of {project.name!r} labels to {args.output}")
+    return 0
+
+
+def cmd_orchestrate(args: argparse.Namespace) -> int:
+    from superintendent.orchestration import orchestrate, orchestrate_all
+
+    engine = _engine(args)
+    max_runs = math.inf if args.max_runs is None else args.max_runs
+
+    def report(run) -> None:  # noqa: ANN001
+        score = "" if run.score_mean is None else f" score={run.score_mean:.3f}"
+        print(f"project {run.project_id}: {run.status}{score} labels={run.n_labels}", flush=True)
+
+    if args.all:
+        runs = orchestrate_all(engine, tick_seconds=args.interval_seconds or get_settings().scheduler_tick_seconds,
+                               interval_n_labels=args.interval_n_labels, max_runs=max_runs, on_run=report)
+    else:
+        project = _project(engine, args.project)
+        from superintendent.learning import RetrainOptions, model_for_project
+
+        if model_for_project(project) is None:
+            raise ValidationError(f"project {project.name!r} has no model preset or factory; set one on the Admin page")
+        runs = orchestrate(engine, project, RetrainOptions(worker="cli"), interval_seconds=args.interval_seconds,
+                           interval_n_labels=args.interval_n_labels or 0, max_runs=max_runs, on_run=report)
     print(f"{len(runs)} run(s) done")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from superintendent.demo import load_demo
+
+    created = load_demo(_engine(args))
+    print("created: " + ", ".join(created) if created else "the demo projects exist already")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="superintendent", description="Labelling server with active learning.")
     parser.add_argument("--verbose", "-v", action="store_true", help="log progress to stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = "SQLAlchemy URL (default: $SUPERINTENDENT_DATABASE_URL, else the local SQLite file)"
 
-    p = sub.add_parser("init", help="create or upgrade the database schema")
-    p.add_argument("--database-url", help=db_help)
-    p.set_defaults(func=cmd_init)
+    def command(name: str, help_: str, func) -> argparse.ArgumentParser:  # noqa: ANN001
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--database-url", help=db_help)
+        p.set_defaults(func=func)
+        return p
 
-    p = sub.add_parser("orchestrate", help="retrain a project's model on a schedule")
-    p.add_argument("--database-url", help=db_help)
+    p = command("init", "create or upgrade the database schema", cmd_init)
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="retry until the database answers, for up to this long")
+
+    p = command("create-user", "create a user (password from a prompt, or stdin when piped)", cmd_create_user)
+    p.add_argument("name")
+    p.add_argument("--role", choices=["admin", "labeller"], required=True)
+    p.add_argument("--display-name")
+
+    p = command("import", "import a data file into a project (CSV, Parquet, JSON, JSON Lines, .npy, .npz, ZIP of images)", cmd_import)
+    p.add_argument("project")
+    p.add_argument("file")
+    p.add_argument("--display-columns", help="comma-separated columns to show (tables; default: all but label and id)")
+    p.add_argument("--model-columns", help="comma-separated columns for the model (default: the displayed ones)")
+    p.add_argument("--label-column", help="column of existing labels")
+    p.add_argument("--id-column", help="column of item ids")
+
+    p = command("export", "write a project's labels to a file", cmd_export)
+    p.add_argument("project")
+    p.add_argument("--format", choices=["csv", "json", "parquet"], required=True)
+    p.add_argument("-o", "--output", required=True)
+
+    p = command("orchestrate", "retrain models on a schedule until stopped (SIGTERM / Ctrl-C stop it cleanly)", cmd_orchestrate)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--project", help="project name")
-    which.add_argument("--all", action="store_true", help="every project")
-    p.add_argument("--interval-seconds", type=float, default=None, help="seconds between retrains; omit to retrain once")
-    p.add_argument("--interval-n-labels", type=int, default=0, help="new labels needed before a retrain")
+    which.add_argument("--project", help="one project, retrained every --interval-seconds")
+    which.add_argument("--all", action="store_true", help="every project on its own schedule (set on the Admin page)")
+    p.add_argument("--interval-seconds", type=float, default=None,
+                   help="--project: seconds between retrains (omit to retrain once); --all: how often schedules are checked")
+    p.add_argument("--interval-n-labels", type=int, default=None, help="new labels needed before a retrain (--all: overrides projects)")
     p.add_argument("--max-runs", type=int, default=None, help="stop after this many retrains")
-    p.set_defaults(func=cmd_orchestrate)
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="retry until the database answers, for up to this long")
+
+    command("demo", "load the demo projects (handwritten digits, word sentiment)", cmd_demo)
     return parser
 
 

@@ -133,13 +133,10 @@ def retrain_if_due(engine: Engine, project_id: int, interval_n_labels: int, opti
 
 @dataclass
 class Orchestrator:
-    """A running retrain loop for one project (see :func:`orchestrate`)."""
+    """A running retrain loop: every ``interval_seconds`` it calls ``job`` (which returns the runs it made)."""
 
-    engine: Engine
-    project_id: int
-    options: RetrainOptions
+    job: Callable[[], list[ModelRun]]
     interval_seconds: float
-    interval_n_labels: int = 0
     max_runs: float = math.inf
     on_run: Callable[[ModelRun], None] | None = None
     runs: list[ModelRun] = field(default_factory=list)
@@ -148,14 +145,13 @@ class Orchestrator:
     def tick(self) -> None:
         if self._stopped.is_set():
             return
-        run = retrain_if_due(self.engine, self.project_id, self.interval_n_labels, self.options)
-        if run is None:
-            return
-        self.runs.append(run)
-        if self.on_run is not None:
-            self.on_run(run)
-        if len(self.runs) >= self.max_runs:
-            self._stopped.set()
+        for run in self.job():
+            self.runs.append(run)
+            if self.on_run is not None:
+                self.on_run(run)
+            if len(self.runs) >= self.max_runs:
+                self._stopped.set()
+                return
 
     def stop(self) -> None:
         self._stopped.set()
@@ -166,7 +162,7 @@ class Orchestrator:
         from apscheduler.triggers.interval import IntervalTrigger
 
         scheduler = BackgroundScheduler(timezone=dt.timezone.utc)
-        scheduler.add_job(_tick, IntervalTrigger(seconds=self.interval_seconds), args=[self], id=f"retrain-{self.project_id}",
+        scheduler.add_job(_tick, IntervalTrigger(seconds=self.interval_seconds), args=[self], id="retrain-loop",
                           next_run_time=dt.datetime.now(dt.timezone.utc), coalesce=True, max_instances=1, replace_existing=True)
         restore = _stop_on_signals(self.stop)
         scheduler.start()
@@ -210,7 +206,21 @@ def orchestrate(engine: Engine, project: Project, options: RetrainOptions | None
         return [] if run is None else [run]
     if interval_seconds <= 0:
         raise ValueError(f"interval_seconds must be positive or None; got {interval_seconds!r}")
-    return Orchestrator(engine, project.id, options, interval_seconds, interval_n_labels, max_runs, on_run).run()
+
+    def job() -> list[ModelRun]:
+        run = retrain_if_due(engine, project.id, interval_n_labels, options)
+        return [] if run is None else [run]
+
+    return Orchestrator(job, interval_seconds, max_runs, on_run).run()
+
+
+def orchestrate_all(engine: Engine, *, tick_seconds: float = 5.0, interval_n_labels: int | None = None, max_runs: float = math.inf,
+                    on_run: Callable[[ModelRun], None] | None = None) -> list[ModelRun]:
+    """Every ``tick_seconds``, retrain each project that is due by its own schedule (or, with
+    ``interval_n_labels``, each project with a model and that many new labels); until stopped."""
+    if tick_seconds <= 0:
+        raise ValueError(f"tick_seconds must be positive; got {tick_seconds!r}")
+    return Orchestrator(lambda: retrain_due_projects(engine, interval_n_labels), tick_seconds, max_runs, on_run).run()
 
 
 # --------------------------------------------------------------------------- the projects' own schedules (web app, `orchestrate --all`)
@@ -251,16 +261,22 @@ def project_schedule(engine: Engine, project: Project, now: dt.datetime | None =
     return Schedule(True, due, next_at, missing, "due now" if due else "next retrain " + " and ".join(parts))
 
 
-def retrain_due_projects(engine: Engine) -> list[ModelRun]:
-    """The in-app scheduler's job: retrain every project whose own schedule says it is due."""
+def retrain_due_projects(engine: Engine, interval_n_labels: int | None = None) -> list[ModelRun]:
+    """The scheduler's job: retrain every project whose own schedule says it is due (or, with
+    ``interval_n_labels``, every project with a model that got that many new labels)."""
     with session_scope(engine, write=False) as s:
         projects = queue.list_projects(s)
     runs = []
+    options = RetrainOptions(worker=f"scheduler@{socket.gethostname()}")
     for project in projects:
-        if project_schedule(engine, project).due:
-            run = retrain_project(engine, project, RetrainOptions(worker=f"scheduler@{socket.gethostname()}"))
-            if run is not None:
-                runs.append(run)
+        if interval_n_labels is None:
+            run = retrain_project(engine, project, options) if project_schedule(engine, project).due else None
+        elif project.model_preset or project.model_factory:
+            run = retrain_if_due(engine, project.id, interval_n_labels, options)
+        else:
+            run = None
+        if run is not None:
+            runs.append(run)
     return runs
 
 

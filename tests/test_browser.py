@@ -112,8 +112,14 @@ def shot(page, name):
 def log_in(page, base, name, password=PASSWORD):
     page.goto(base)
     settle(page)
-    page.get_by_label("User name").fill(name)
-    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
+    user, secret = page.get_by_label("User name"), page.get_by_role("textbox", name="Password")
+    for _ in range(5):  # the first script run may still redraw the form: type until the values stick
+        user.fill(name)
+        secret.fill(password)
+        page.wait_for_timeout(300)
+        if user.input_value() == name and secret.input_value() == password:
+            break
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("Signed in as").first.wait_for(timeout=30_000)
     settle(page)

@@ -88,3 +88,28 @@ def test_a_database_made_at_the_first_revision_upgrades_and_keeps_its_data(db_ur
         assert s.execute(sa.select(Project.name)).scalars().all() == ["old"]
         assert "hint" in {c["name"] for c in sa.inspect(s.connection()).get_columns("sp_item")}
     engine.dispose()
+
+
+def test_cli_round_trip(tmp_path):
+    """create-user (password on stdin), demo, import with columns, export, orchestrate --all once."""
+    env = {**__import__("os").environ, "SUPERINTENDENT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+           "SUPERINTENDENT_DATA_DIR": str(tmp_path / "data")}
+
+    def cli(*args, stdin=""):
+        return subprocess.run([sys.executable, "-m", "superintendent.cli", *args], input=stdin, capture_output=True, text=True, env=env)
+
+    assert cli("create-user", "Ann", "--role", "admin", stdin="long enough pw\n").stdout.strip() == "created admin 'ann'"
+    assert "at least 8 characters" in cli("create-user", "bo", "--role", "labeller", stdin="short\n").stderr
+    assert cli("demo").returncode == 0
+    (tmp_path / "words.csv").write_text("id,word,label\nw1,lovely,positive\nw2,dreadful,negative\nw3,sunny,\n")
+    out = cli("import", "Demo: word sentiment", str(tmp_path / "words.csv"), "--id-column", "id", "--label-column", "label")
+    assert out.returncode == 0 and "imported 3 new items" in out.stdout and "2 labels" in out.stdout
+    bad = cli("import", "Demo: word sentiment", str(tmp_path / "words.csv"), "--label-column", "nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    assert cli("export", "Demo: word sentiment", "--format", "csv", "-o", str(tmp_path / "out.csv")).returncode == 0
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert rows[0] == "item_id,external_id,label,user,created_at,time_taken_s" and len(rows) == 3
+    out = cli("orchestrate", "--all", "--interval-n-labels", "1", "--max-runs", "1", "--interval-seconds", "0.5")
+    assert out.returncode == 0 and "1 run(s) done" in out.stdout
+    for command in ("init", "create-user", "import", "export", "orchestrate", "demo"):
+        assert cli(command, "--help").returncode == 0
