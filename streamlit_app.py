@@ -6,16 +6,21 @@ A router only: first run, login, then the pages this user's role may see.
 import streamlit as st
 
 from superintendent.app import login, resources
+from superintendent.app.errors import database_trouble_shown
 
 st.set_page_config(page_title="superintendent", page_icon=":material/label:", layout="wide")
-resources.engine()
-resources.ensure_scheduler()
-
-if login.first_run_needed():
-    st.navigation([st.Page(login.first_run_form, title="Welcome", url_path="welcome")], position="hidden").run()
+first_run, user = False, None
+with database_trouble_shown() as start:
+    resources.engine()
+    resources.ensure_scheduler()
+    first_run = login.first_run_needed()
+    user = None if first_run else login.current_user()
+if start.failed:
     st.stop()
 
-user = login.current_user()
+if first_run:
+    st.navigation([st.Page(login.first_run_form, title="Welcome", url_path="welcome")], position="hidden").run()
+    st.stop()
 if user is None:
     st.navigation([st.Page(lambda: None, title="Log in", url_path="login")], position="hidden").run()
     st.stop()
@@ -27,4 +32,5 @@ pages = [
 ]
 if user.can("admin"):
     pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
-st.navigation(pages).run()
+with database_trouble_shown():
+    st.navigation(pages).run()

@@ -193,3 +193,14 @@ def test_shortcut_keys_follow_the_options():
     assert option_shortcuts(["cat", "dog"]) == ["1", "2"]
     assert option_shortcuts(["a", "s"]) == ["1", "2"]  # S is Skip
     assert option_shortcuts([f"o{i}" for i in range(11)])[-2:] == ["0", None]
+
+
+def test_an_unreachable_database_shows_a_short_message_not_a_traceback(tmp_path, monkeypatch):
+    from superintendent.app.errors import MESSAGE
+
+    monkeypatch.setenv("SUPERINTENDENT_DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/nowhere")
+    monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SUPERINTENDENT_RUN_SCHEDULER", "false")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == [MESSAGE]

@@ -168,7 +168,8 @@ def test_first_run_to_export(server, browser, tmp_path):
     settle(page)
     page.get_by_text("Project 'reviews' saved.").first.wait_for(timeout=30_000)
     shot(page, "admin-projects")
-    rows = [("id", "text")] + [(f"r{i}", f"review number {i}: {'great' if i % 2 else 'awful'} <script>window.pwned=1</script>")
+    rows = [("id", "text")] + [(f"r{i}", f"review number {i}: {'great' if i % 2 else 'awful'} <script>window.pwned=1</script>"
+                               f"<img src=x onerror=\"window.pwned2=1\">")
                                for i in range(20)]
     csv_path = tmp_path / "reviews.csv"
     with open(csv_path, "w", newline="") as fh:
@@ -203,7 +204,7 @@ def test_first_run_to_export(server, browser, tmp_path):
     settle(page)
     given = []
     text = item_text(page)
-    assert "<script>" in text  # shown as text, never run
+    assert "<script>" in text and "<img src=x onerror" in text  # shown as text, never run
     for i in range(10):
         label = "good" if "great" in text else "bad"
         if i < 5:
@@ -213,7 +214,7 @@ def test_first_run_to_export(server, browser, tmp_path):
             page.keyboard.press("1" if label == "good" else "2")
         given.append((text.split(":")[0], label))
         text = wait_for_new_item(page, text)
-    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("[window.pwned, window.pwned2]") == [None, None]  # neither the script nor the onerror ran
     page.evaluate("document.activeElement && document.activeElement.blur()")
     page.keyboard.press("u")
     text = wait_for_new_item(page, text)

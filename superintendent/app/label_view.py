@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 import streamlit as st
 
 from superintendent import queue
 from superintendent.app import render, resources, state
+from superintendent.app.errors import MESSAGE as DATABASE_MESSAGE
+from superintendent.app.errors import database_trouble_shown
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.orchestration import project_schedule
@@ -55,6 +58,8 @@ def _act(kind: str, project: Project, user_id: int, item_id: int | None = None, 
         _tasks()[project.id] = task
     except SuperintendentError as exc:
         st.session_state[state.FLASH] = str(exc)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        st.session_state[state.FLASH] = DATABASE_MESSAGE  # rolled back: the same click can simply be repeated
 
 
 def _multi_value(project: Project) -> list[Any]:
@@ -79,6 +84,11 @@ def _submit_text(project: Project, user_id: int, item_id: int) -> None:
 
 @st.fragment
 def labelling(project: Project, user: CurrentUser) -> None:
+    with database_trouble_shown():
+        _labelling(project, user)
+
+
+def _labelling(project: Project, user: CurrentUser) -> None:
     engine = resources.engine()
     tasks = _tasks()
     if tasks.get(project.id) is None:
