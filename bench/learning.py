@@ -1,0 +1,110 @@
+"""Learning efficiency: labels needed to reach 90 % accuracy on digits, random vs the acquisition functions.
+
+sklearn's digits, a held-out test split (30 %), logistic regression, 20
+random seed labels, then one label at a time chosen by each strategy from
+the pool (the true label is "given" by the simulated labeller). Repeated
+over several seeds; reports the labels needed to reach the target accuracy
+(median and range over seeds) and writes a plotly figure of the learning
+curves (mean accuracy vs labels).
+
+    python bench/learning.py            # 10 seeds, up to 300 labels
+    python bench/learning.py --quick    # 3 seeds, up to 120 labels
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from superintendent.acquisition_functions import certainty, entropy, margin  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+STRATEGIES = {"random": None, "margin": margin, "entropy": entropy, "certainty": certainty}
+
+
+def curve(strategy: str, seed: int, max_labels: int, n_seed: int = 20, step: int = 5) -> tuple[list[int], list[float]]:
+    """Accuracy on the test split after each `step` labels, from `n_seed` random labels up to `max_labels`."""
+    digits = load_digits()
+    x = StandardScaler().fit_transform(digits.data)
+    x_pool, x_test, y_pool, y_test = train_test_split(x, digits.target, test_size=0.3, random_state=seed, stratify=digits.target)
+    rng = np.random.default_rng(seed)
+    labelled = list(rng.choice(len(x_pool), size=n_seed, replace=False))
+    sizes, accuracy = [], []
+    model = LogisticRegression(max_iter=500)
+    while len(labelled) <= max_labels:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x_pool[labelled], y_pool[labelled])
+        sizes.append(len(labelled))
+        accuracy.append(float(model.score(x_test, y_test)))
+        pool = np.setdiff1d(np.arange(len(x_pool)), labelled)
+        if STRATEGIES[strategy] is None:
+            picks = rng.choice(pool, size=step, replace=False)
+        else:
+            # predict_proba covers only the classes seen so far; that is what a live model would give too
+            picks = pool[STRATEGIES[strategy](model.predict_proba(x_pool[pool]))[:step]]
+        labelled.extend(int(i) for i in picks)
+    return sizes, accuracy
+
+
+def labels_to_reach(sizes: list[int], accuracy: list[float], target: float) -> int | None:
+    return next((n for n, a in zip(sizes, accuracy) if a >= target), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--max-labels", type=int)
+    parser.add_argument("--target", type=float, default=0.90)
+    args = parser.parse_args()
+    seeds = args.seeds or (3 if args.quick else 10)
+    max_labels = args.max_labels or (120 if args.quick else 300)
+    t0 = time.perf_counter()
+    results: dict[str, dict] = {}
+    for name in STRATEGIES:
+        runs = [curve(name, seed, max_labels) for seed in range(seeds)]
+        sizes = runs[0][0]
+        mean = np.mean([acc for _, acc in runs], axis=0)
+        needed = [labels_to_reach(s, a, args.target) for s, a in runs]
+        reached = [n for n in needed if n is not None]
+        results[name] = {"sizes": sizes, "mean_accuracy": mean.tolist(), "labels_needed": needed,
+                         "median_needed": float(np.median(reached)) if len(reached) == len(needed) else None}
+    print(f"{seeds} seeds, target {args.target:.0%}, up to {max_labels} labels, {time.perf_counter() - t0:.0f} s\n")
+    print("| strategy | labels to reach target (median) | per seed | ratio to random |")
+    print("| --- | ---: | --- | ---: |")
+    base = results["random"]["median_needed"]
+    for name, r in results.items():
+        ratio = "" if base is None or r["median_needed"] is None else f"{r['median_needed'] / base:.2f}"
+        per_seed = ", ".join("-" if n is None else str(n) for n in r["labels_needed"])
+        print(f"| {name} | {r['median_needed'] if r['median_needed'] is not None else 'not reached by all'} | {per_seed} | {ratio} |")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (out / f"learning-{stamp}.json").write_text(json.dumps(results))
+    import plotly.graph_objects as go
+
+    fig = go.Figure([go.Scatter(x=r["sizes"], y=r["mean_accuracy"], name=name, mode="lines") for name, r in results.items()])
+    fig.add_hline(y=args.target, line_dash="dot")
+    fig.update_layout(title=f"Digits, logistic regression: mean test accuracy over {seeds} seeds", xaxis_title="labels",
+                      yaxis_title="accuracy", width=800, height=450)
+    fig.write_html(out / f"learning-{stamp}.html")
+    print(f"\ncurves: bench/results/learning-{stamp}.html")
+
+
+if __name__ == "__main__":
+    main()
