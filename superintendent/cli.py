@@ -22,7 +22,8 @@ from superintendent.validation import SuperintendentError, ValidationError
 def _engine(args: argparse.Namespace, *, init: bool = True):  # noqa: ANN202
     from superintendent.store import DatabaseError, check_connection, init_db, make_engine
 
-    engine = make_engine(args.database_url or get_settings().resolved_database_url())
+    settings = get_settings()
+    engine = make_engine(args.database_url or settings.resolved_database_url(), busy_timeout_seconds=settings.sqlite_busy_timeout_seconds)
     deadline = time.monotonic() + getattr(args, "wait", 0.0)
     while True:
         try:
@@ -151,6 +152,28 @@ def cmd_orchestrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_project(args: argparse.Namespace) -> int:
+    from superintendent import queue
+    from superintendent.learning import load_factory, make_preset
+    from superintendent.store import session_scope
+
+    engine = _engine(args)
+    if args.model_preset:
+        make_preset(args.model_preset)  # an unknown preset fails here, before anything is written
+    if args.model_factory:
+        load_factory(args.model_factory)
+    options = [int(o) if o.strip().lstrip("-").isdigit() else o.strip() for o in (args.options or "").split(",") if o.strip()]
+    with session_scope(engine) as s:
+        project = queue.create_project(
+            s, args.name, options=options, label_mode=args.label_mode, data_type=args.data_type, allow_free_text=args.allow_free_text,
+            model_preset=args.model_preset, model_factory=args.model_factory, acquisition_function=args.acquisition_function,
+            shuffle_prop=args.shuffle_prop, annotations_per_item=args.annotations_per_item,
+            lease_seconds=args.lease_seconds or get_settings().default_lease_seconds,
+            retrain_interval_seconds=args.retrain_interval_seconds, retrain_interval_n_labels=args.retrain_interval_n_labels)
+    print(f"created project {project.name!r} (options: {', '.join(map(str, project.options)) or 'any label'})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from superintendent.demo import load_demo
 
@@ -178,6 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--role", choices=["admin", "labeller"], required=True)
     p.add_argument("--display-name")
+
+    p = command("create-project", "create a project (the model factory is code: only people with database access set it)",
+                cmd_create_project)
+    p.add_argument("name")
+    p.add_argument("--options", help="comma-separated label options (default: any label)")
+    p.add_argument("--label-mode", choices=["single", "multi"], default="single")
+    p.add_argument("--data-type", choices=["image", "text", "tabular", "any"], default="any")
+    p.add_argument("--allow-free-text", action="store_true")
+    p.add_argument("--model-preset", help="logistic_regression, tfidf_logistic_regression or gradient_boosting")
+    p.add_argument("--model-factory", help="package.module:function returning a scikit-learn estimator")
+    p.add_argument("--acquisition-function", choices=["margin", "entropy", "certainty"], default="margin")
+    p.add_argument("--shuffle-prop", type=float, default=0.1)
+    p.add_argument("--annotations-per-item", type=int, default=1)
+    p.add_argument("--lease-seconds", type=int, default=None, help="default: the default_lease_seconds setting")
+    p.add_argument("--retrain-interval-seconds", type=float, default=None)
+    p.add_argument("--retrain-interval-n-labels", type=int, default=0)
 
     p = command("import", "import a data file into a project (CSV, Parquet, JSON, JSON Lines, .npy, .npz, ZIP of images)", cmd_import)
     p.add_argument("project")

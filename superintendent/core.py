@@ -22,6 +22,7 @@ from sqlmodel import Session
 from superintendent import queue as q
 from superintendent.acquisition_functions import get_acquisition_function
 from superintendent.auth import ensure_user
+from superintendent.config import get_settings
 from superintendent.learning import EvalMethod, Preprocess, RetrainOptions
 from superintendent.orchestration import orchestrate as _orchestrate
 from superintendent.orchestration import retrain_project
@@ -141,7 +142,9 @@ class Superintendent:
         Name of this worker in the queue: a string, True (``$SUPERINTENDENT_WORKER_ID``
         or the login name) or False (a random id).
     labelling_widget : optional
-        Kept for the notebook front end (``superintendent[notebook]``).
+        Accepted for compatibility with the original library and kept on the
+        object; this version has no notebook widget yet (label through
+        ``queue`` or the web app).
     """
 
     def __init__(
@@ -188,7 +191,8 @@ class Superintendent:
             try:
                 self.project = q.get_project(s, project)
             except NotFoundError:
-                settings: dict[str, Any] = {"options": options, "label_mode": label_mode, "shuffle_prop": self.shuffle_prop}
+                settings: dict[str, Any] = {"options": options, "label_mode": label_mode, "shuffle_prop": self.shuffle_prop,
+                                            "lease_seconds": get_settings().default_lease_seconds}
                 if isinstance(acquisition_function, str):
                     settings["acquisition_function"] = acquisition_function.lower()
                 self.project = q.create_project(s, project, **settings)
@@ -224,10 +228,11 @@ class Superintendent:
             raise ValidationError("no model to retrain: pass model=... to Superintendent")
         return retrain_project(self.engine, self.project, self._options())
 
-    def orchestrate(self, interval_seconds: float | None = None, interval_n_labels: int = 0, shuffle_prop: float = 0.1,
+    def orchestrate(self, interval_seconds: float | None = None, interval_n_labels: int = 0, shuffle_prop: float | None = None,
                     max_runs: float = math.inf) -> list[ModelRun]:
         """Retrain once (``interval_seconds=None``), or every ``interval_seconds`` while at least
-        ``interval_n_labels`` new labels came in, at most ``max_runs`` times; stops on Ctrl-C / SIGTERM."""
+        ``interval_n_labels`` new labels came in, at most ``max_runs`` times; stops on Ctrl-C / SIGTERM.
+        ``shuffle_prop`` overrides the one given to the constructor for these runs."""
         if self.model is None:
             raise ValidationError("no model to orchestrate: pass model=... to Superintendent")
         return _orchestrate(self.engine, self.project, self._options(shuffle_prop), interval_seconds=interval_seconds,

@@ -111,6 +111,8 @@ class PreparedImport:
     preview: pd.DataFrame
     n_rows: int
     file_paths: list[str] | None = None
+    display_columns: list[str] | None = None  # table rows: which fields labellers see ...
+    model_columns: list[str] | None = None  # ... and which the model gets (stored in the project's settings)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -869,7 +871,10 @@ def plan_items(df: pd.DataFrame, plan: TablePlan, options: Sequence[Any] = (), l
         cells = [[_plain(v) for v in df[c].to_numpy(dtype=object)] for c in columns]
         items = [dict(zip(columns, row)) for row in zip(*cells)]
     shown = list(dict.fromkeys(wanted))
-    return PreparedImport(items=items, external_ids=external_ids, labels=labels, preview=_preview(df[shown]), n_rows=n)
+    as_rows = bool(items) and isinstance(items[0], dict)
+    return PreparedImport(items=items, external_ids=external_ids, labels=labels, preview=_preview(df[shown]), n_rows=n,
+                          display_columns=list(plan.display_columns) if as_rows else None,
+                          model_columns=list(plan.model_columns) if as_rows else None)
 
 
 # --------------------------------------------------------------------------- the two entry points
@@ -965,6 +970,9 @@ def import_prepared(engine: Any, project: Project | str | int, prepared: Prepare
     added = present = labelled = 0
     with session_scope(engine) as s:
         proj = queue.get_project(s, project.id if isinstance(project, Project) else project)
+        if prepared.display_columns is not None:  # how table rows are shown and modelled, for the Label page and retrains
+            proj.settings = {**proj.settings, "display_columns": prepared.display_columns, "model_columns": prepared.model_columns}
+            s.add(proj)
         if labels is not None:
             for row, value in enumerate(labels, 1):
                 if value is None:

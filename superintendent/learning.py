@@ -27,6 +27,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from sqlalchemy.engine import Engine
 
 from superintendent import queue
+from superintendent.config import get_settings
 from superintendent.acquisition_functions import acquisition_scores, get_acquisition_function, visiting_order
 from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
 from superintendent.validation import ValidationError
@@ -38,7 +39,23 @@ EvalMethod = Callable[[Any, Any, Any], Any]
 # --------------------------------------------------------------------------- models
 
 
+IMAGE_FILE_PIXELS = (32, 32)
+
+
+def _load_image_files(paths: Any) -> np.ndarray:
+    """Images stored as files (ZIP uploads): grey, resized to :data:`IMAGE_FILE_PIXELS`."""
+    from PIL import Image
+
+    out = np.empty((len(paths), *IMAGE_FILE_PIXELS), dtype=float)
+    for i, path in enumerate(paths):
+        with Image.open(path) as image:
+            out[i] = np.asarray(image.convert("L").resize(IMAGE_FILE_PIXELS), dtype=float)
+    return out
+
+
 def _flatten(x: Any) -> np.ndarray:
+    if isinstance(x, pd.DataFrame) and "image_path" in x.columns:
+        x = _load_image_files(x["image_path"].tolist())
     arr = np.asarray(x, dtype=float)
     return arr.reshape(len(arr), -1)
 
@@ -126,6 +143,14 @@ def stack_features(features: list[Any]) -> Any:
     return list(features)
 
 
+def model_view(x: Any, project: Project) -> Any:
+    """Table rows keep only the project's model columns (set at import), when it names them."""
+    columns = project.settings.get("model_columns") if project.settings else None
+    if columns and isinstance(x, pd.DataFrame):
+        return x[[c for c in columns if c in x.columns]]
+    return x
+
+
 def identity_preprocess(x: Any, y: Any) -> tuple[Any, Any]:
     return x, y
 
@@ -155,7 +180,10 @@ def default_evaluation(model: BaseEstimator, x: Any, y: Any, *, multi: bool = Fa
         if rarest < 2:
             return Evaluation([], {}, {}, f"cross-validation needs at least 2 labels of every class; {rarest_label!r} has {rarest}")
         cv = StratifiedKFold(n_splits=min(3, rarest), shuffle=True, random_state=0)
-    predicted = cross_val_predict(model, x, y, cv=cv)
+    try:
+        predicted = cross_val_predict(model, x, y, cv=cv)
+    except ValueError as exc:  # e.g. a fold where some label never occurs: score later, rank now
+        return Evaluation([], {}, {}, f"cross-validation not possible yet: {exc}")
     y_arr = np.asarray(y)
     scores = [float(accuracy_score(y_arr[test], predicted[test])) for _, test in cv.split(np.zeros(n), y_arr if not multi else None)]
     if multi:
@@ -180,7 +208,7 @@ class RetrainOptions:
     acquisition_function: str | Callable[[np.ndarray], np.ndarray] | None = None
     shuffle_prop: float | None = None
     rng: np.random.Generator | int | None = None
-    batch_size: int = 10_000
+    batch_size: int | None = None  # default: the predict_batch_size setting
     worker: str = ""
 
 
@@ -274,7 +302,7 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
             if len(distinct) < 2:
                 return _finish(engine, run_id, status=RunStatus.skipped.value, n_labels=n_labels, phase_seconds=phases,
                                message=f"need labels of at least two classes to train; have {len(distinct)} class(es) in {n_labels} labels")
-        x, y = preprocess(stack_features(labelled.features), y_raw)
+        x, y = preprocess(model_view(stack_features(labelled.features), project), y_raw)
         phase("preprocess")
         if opts.eval_method is not None:
             scores = [float(v) for v in np.atleast_1d(np.asarray(opts.eval_method(model, x, y), dtype=float))]
@@ -287,8 +315,8 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
 
         ids_parts, score_parts, proba_parts, hints, confidence_parts = [], [], [], [], []
         classes = binarizer.classes_ if multi else getattr(model, "classes_", None)
-        for ids, feats in queue.unlabelled_batches(engine, project, opts.batch_size):
-            xb, _ = preprocess(stack_features(feats), None)
+        for ids, feats in queue.unlabelled_batches(engine, project, opts.batch_size or get_settings().predict_batch_size):
+            xb, _ = preprocess(model_view(stack_features(feats), project), None)
             proba = _predict_proba(model, xb, multi)
             ids_parts.append(ids)
             if classes is not None:

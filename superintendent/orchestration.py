@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from superintendent import queue
+from superintendent.config import get_settings
 from superintendent.learning import RetrainOptions, run_retrain
 from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
 from superintendent.store.models import RetrainLock
@@ -100,7 +101,7 @@ def retrain_project(engine: Engine, project: Project | int | str, options: Retra
     """One retrain of one project, unless another process is retraining it (then None)."""
     with session_scope(engine, write=False) as s:
         project = queue.get_project(s, project) if not isinstance(project, Project) else s.get(Project, project.id)
-    with retrain_lock(engine, project.id) as got:
+    with retrain_lock(engine, project.id, expire_seconds=get_settings().retrain_lock_seconds) as got:
         if not got:
             log.info("project %r: another retrain is running; skipped", project.name)
             return None

@@ -437,3 +437,27 @@ def test_import_by_project_name_uses_fresh_settings(engine):
     with pytest.raises(ValidationError, match="not an option"):
         importers.import_prepared(engine, "pets", prepared)
     assert n_items(engine, project) == 0
+
+
+def test_display_and_model_columns_are_kept_apart(tmp_path):
+    """Labellers see the display columns; the model is given only the model columns."""
+    import pandas as pd
+
+    from superintendent import learning, queue as q
+    from superintendent.store import init_db, make_engine, session_scope
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cols.db'}")
+    init_db(engine)
+    with session_scope(engine) as s:
+        project = q.create_project(s, "rows", options=["a", "b"])
+    frame = pd.DataFrame({"shown": ["x", "y", "z", "w"], "feature": [1.0, 2.0, 3.0, 4.0], "label": ["a", "b", "a", None]})
+    data = frame.to_csv(index=False).encode()
+    plan = importers.TablePlan(display_columns=["shown"], model_columns=["feature"], label_column="label")
+    prepared = importers.prepare_upload("rows.csv", data, plan=plan, options=["a", "b"])
+    importers.import_prepared(engine, project, prepared)
+    with session_scope(engine, write=False) as s:
+        project = q.get_project(s, "rows")
+        features = q.labelled_data(s, project).features
+    assert project.settings == {"display_columns": ["shown"], "model_columns": ["feature"]}
+    x = learning.model_view(learning.stack_features(features), project)
+    assert list(x.columns) == ["feature"]

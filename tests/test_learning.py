@@ -245,3 +245,20 @@ def test_projects_retrain_on_their_own_schedule(engine):
     after = project_schedule(engine, auto)
     assert not after.due and after.labels_needed == 4 and "after 4 more labels" in after.description and "UTC" in after.description
     assert retrain_due_projects(engine) == []
+
+
+def test_the_image_preset_trains_on_image_files(engine, tmp_path):
+    from PIL import Image
+
+    items, labels = [], []
+    for i, image in enumerate(DIGITS.images[:40]):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray((image * 15).astype(np.uint8)).save(path)
+        items.append({"image_path": str(path), "name": path.name})
+        labels.append(int(DIGITS.target[i]) if i < 30 else None)
+    with session_scope(engine) as s:
+        project = queue.create_project(s, "files", options=list(range(10)), model_preset="logistic_regression")
+        queue.add_items(s, project, items, labels=labels)
+    run = retrain_project(engine, project)
+    assert run.status == RunStatus.succeeded.value, run.message
+    assert run.n_ranked == 10

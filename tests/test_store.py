@@ -111,5 +111,9 @@ def test_cli_round_trip(tmp_path):
     assert rows[0] == "item_id,external_id,label,user,created_at,time_taken_s" and len(rows) == 3
     out = cli("orchestrate", "--all", "--interval-n-labels", "1", "--max-runs", "1", "--interval-seconds", "0.5")
     assert out.returncode == 0 and "1 run(s) done" in out.stdout
-    for command in ("init", "create-user", "import", "export", "orchestrate", "demo"):
+    out = cli("create-project", "birds", "--options", "robin,wren", "--model-preset", "tfidf_logistic_regression")
+    assert out.returncode == 0 and "created project 'birds' (options: robin, wren)" in out.stdout
+    bad = cli("create-project", "fish", "--model-preset", "deep_magic")
+    assert bad.returncode == 2 and "unknown model preset 'deep_magic'" in bad.stderr
+    for command in ("init", "create-user", "create-project", "import", "export", "orchestrate", "demo"):
         assert cli(command, "--help").returncode == 0

@@ -108,7 +108,7 @@ def _labelling(project: Project, user: CurrentUser) -> None:
         return
 
     with st.container(key="label-item"):
-        render.show_item(task.data, project.data_type)
+        render.show_item(task.data, project.data_type, project.settings.get("display_columns"))
     if project.show_hints and task.hint is not None:
         guess = ", ".join(map(str, task.hint)) if isinstance(task.hint, list) else str(task.hint)
         st.caption(f"Model's guess: **{guess or 'none'}** ({task.hint_confidence:.0%} sure)")

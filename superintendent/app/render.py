@@ -40,7 +40,8 @@ def _safe_upload_path(path: str) -> Path | None:
     return candidate if candidate.is_relative_to(root) and candidate.is_file() else None
 
 
-def show_item(data: Any, data_type: str = "any") -> None:
+def show_item(data: Any, data_type: str = "any", display_columns: list[str] | None = None) -> None:
+    """Draw one item; for table rows, only ``display_columns`` (all fields when None)."""
     if _is_image_array(data):
         st.image(array_to_image(data), output_format="PNG")
     elif isinstance(data, dict) and "image_path" in data:
@@ -54,6 +55,8 @@ def show_item(data: Any, data_type: str = "any") -> None:
             st.text(data)
     elif isinstance(data, (dict, pd.Series)):
         row = data.to_dict() if isinstance(data, pd.Series) else data
+        if display_columns:
+            row = {k: v for k, v in row.items() if k in display_columns}
         st.table(pd.DataFrame({"value": [str(v) for v in row.values()]}, index=[str(k) for k in row]))
     elif isinstance(data, np.ndarray):
         st.table(pd.DataFrame(np.atleast_2d(data)))

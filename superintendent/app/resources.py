@@ -21,7 +21,7 @@ def settings() -> Settings:
 @st.cache_resource(show_spinner=False)
 def get_engine(url: str) -> Engine:
     """One engine (connection pool) per server process and URL; the schema is created or upgraded once."""
-    engine = make_engine(url)
+    engine = make_engine(url, busy_timeout_seconds=settings().sqlite_busy_timeout_seconds)
     init_db(engine)
     return engine
 
