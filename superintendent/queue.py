@@ -338,7 +338,7 @@ def current_task(session: Session, project: Project, user_id: int, *, now: dt.da
     return None if row is None else _task(row)
 
 
-def _candidate(project: Project, user_id: int, now: dt.datetime) -> sa.Select:
+def _candidate(project: Project, user_id: int, now: dt.datetime, *, skip_locked: bool = True) -> sa.Select:
     """The next free item for ``user_id``: one seek along ``ix_item_queue``."""
     return (
         sa.select(_I.c.id)
@@ -351,7 +351,7 @@ def _candidate(project: Project, user_id: int, now: dt.datetime) -> sa.Select:
         )
         .order_by(_I.c.priority, _I.c.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=skip_locked)
     )
 
 
@@ -374,14 +374,23 @@ def claim_next(session: Session, project: Project, user_id: int, *, now: dt.date
         held = current_task(session, project, user_id, now=now)
         if held is not None:
             return held
-    candidate = _candidate(project, user_id, now).scalar_subquery()
-    row = session.execute(
+    row = _lease_next(session, project, user_id, now, skip_locked=True)
+    if row is None and session.get_bind().dialect.name == "postgresql":
+        # Nothing free that nobody has locked: free rows may still sit under a priority rewrite's
+        # short transaction (or another claim in flight). Wait for them rather than say "empty";
+        # rows leased to others are filtered out before locking, so this waits only on those.
+        row = _lease_next(session, project, user_id, now, skip_locked=False)
+    return None if row is None else _task(row)
+
+
+def _lease_next(session: Session, project: Project, user_id: int, now: dt.datetime, *, skip_locked: bool) -> Any:
+    candidate = _candidate(project, user_id, now, skip_locked=skip_locked).scalar_subquery()
+    return session.execute(
         sa.update(_I)
         .where(_I.c.id == candidate, _free(now), _NOT_DONE)
         .values(leased_by=user_id, leased_at=now, lease_expires_at=now + dt.timedelta(seconds=project.lease_seconds))
         .returning(*_RETURNING)
     ).first()
-    return None if row is None else _task(row)
 
 
 def _lock_item(session: Session, project: Project, item_id: int) -> Any:
@@ -584,6 +593,11 @@ def count_labelled(session: Session, project: Project) -> int:
 # --------------------------------------------------------------------------- priorities
 
 
+# The rows of a rewrite chunk that no labeller holds locked right now: the rewrite never waits on a
+# labeller (so it cannot deadlock with an undo or a submit); a row it skips keeps its old priority.
+_UNLOCKED = "(SELECT id FROM sp_item WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE SKIP LOCKED)"
+
+
 def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.ndarray, priorities: Sequence[float] | np.ndarray,
                  *, hints: Sequence[Any] | None = None, confidences: Sequence[float] | np.ndarray | None = None,
                  chunk_size: int = 20_000) -> int:
@@ -592,7 +606,9 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
     Each chunk is its own short transaction: labellers never wait long, and
     an interrupted rewrite leaves every item reachable (only the order is
     part old, part new). Nothing but ``priority`` (and ``hint``,
-    ``hint_confidence``) is touched.
+    ``hint_confidence``) is touched. On PostgreSQL a chunk skips rows a
+    labeller's transaction holds locked at that instant (they keep their old
+    priority until the next rewrite), so a rewrite never waits on labellers.
     """
     ids = np.asarray(item_ids, dtype=np.int64)
     prio = np.asarray(priorities, dtype=np.float64)
@@ -614,11 +630,11 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
                 if with_hints:
                     sql = ("UPDATE sp_item AS i SET priority = u.p, hint = u.h, hint_confidence = u.c FROM unnest("
                            "CAST(:ids AS bigint[]), CAST(:ps AS double precision[]), CAST(:hs AS text[]), CAST(:cs AS double precision[])) "
-                           "AS u(id, p, h, c) WHERE i.id = u.id AND i.project_id = :project")
+                           "AS u(id, p, h, c) WHERE i.id = u.id AND i.project_id = :project AND i.id IN " + _UNLOCKED)
                     params = {"ids": chunk_ids, "ps": chunk_prio, "hs": hint_text[start:stop], "cs": conf[start:stop], "project": project.id}
                 else:
                     sql = ("UPDATE sp_item AS i SET priority = u.p FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS double precision[])) "
-                           "AS u(id, p) WHERE i.id = u.id AND i.project_id = :project")
+                           "AS u(id, p) WHERE i.id = u.id AND i.project_id = :project AND i.id IN " + _UNLOCKED)
                     params = {"ids": chunk_ids, "ps": chunk_prio, "project": project.id}
                 changed += session.execute(sa.text(sql), params).rowcount
             else:

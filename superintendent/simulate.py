@@ -4,9 +4,26 @@ Run one per OS process::
 
     python -m superintendent.simulate URL PROJECT USER --max-labels 500 --out events.json
 
+or several per process, one thread each, sharing one engine (its pool) like
+the threads of a web server::
+
+    python -m superintendent.simulate URL PROJECT USER --threads 10 --duration 25 --out events.json
+
+(the threads label as ``USER-0`` ... ``USER-9``; ``--out`` then holds a JSON
+list, one entry per thread).
+
 It claims, "thinks", and submits (or sometimes skips or undoes) through the
 same queue calls as the web app, one transaction per label, and writes what
 it did as JSON: every hand-out with its time, every label, every latency.
+
+Each transaction runs through :func:`superintendent.store.db.run_transaction`:
+if the connection is lost (a database restart), or PostgreSQL rolls it back
+as a deadlock, it is run again on a new connection, a few times with a
+growing pause (``--retries``). Every
+transaction is written so that running it twice is harmless even when the
+connection dropped during ``COMMIT`` (a retried submit resumes the item it
+already claimed instead of claiming another; a retried undo checks whether
+its target annotation is already gone); ``retries`` in the output counts them.
 """
 
 from __future__ import annotations
@@ -15,28 +32,51 @@ import argparse
 import json
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
 
 from superintendent import queue
 from superintendent.auth import ensure_user
-from superintendent.store import Role, make_engine, session_scope
+from superintendent.store import Annotation, Role, make_engine
+from superintendent.store.db import is_rolled_back_conflict, run_transaction
+from superintendent.validation import ConflictError
+
+EMPTY_POLL_SECONDS = 0.2
 
 
 @dataclass
 class Events:
     """What one labeller did, in order: ``log`` rows are (kind, item id, label, time.time())
-    with kind ``claim``, ``submit``, ``skip`` or ``undo`` (the item handed back)."""
+    with kind ``claim``, ``submit``, ``skip`` or ``undo`` (the item handed back).
+
+    A row's time is taken once the action is done (after its transaction
+    committed). ``begun[i]`` is when the action of ``log[i]`` began (its
+    transaction started; a skip is logged as it begins): a claim at row ``i``
+    surely held the item from ``log[i]``'s time to ``begun[i + 1]`` (or to
+    ``stopped``), whatever the delays between a commit and the clock read.
+    """
 
     user: str
     log: list[tuple[str, int, object, float]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # seconds per transaction
     started: float = 0.0
     finished: float = 0.0
+    stopped: float = 0.0  # labelling stopped (before releasing the item still held)
+    begun: list[float] = field(default_factory=list)
     n_submits: int = 0
+    retries: int = 0  # transactions run again after a lost connection (or a deadlock)
+    deadlocks: int = 0  # of which: rolled back by PostgreSQL as a deadlock or serialization failure
+    empty_claims: int = 0  # claims that found nothing although (with --retry-empty) a later one found an item
+    conflicts: int = 0  # undos refused because someone else held the item
 
-    def add(self, kind: str, item_id: int, label: object = None) -> None:
-        self.log.append((kind, item_id, label, time.time()))
+    def add(self, kind: str, item_id: int, label: object = None, begun: float | None = None) -> None:
+        now = time.time()
+        self.log.append((kind, item_id, label, now))
+        self.begun.append(now if begun is None else begun)
         self.n_submits += kind == "submit"
 
 
@@ -53,56 +93,134 @@ def _wait_at_barrier(folder: str, n: int, name: str, timeout: float = 120.0) -> 
 
 def run_labeller(url: str, project_name: str, username: str, *, max_labels: int = 1000, duration: float | None = None,
                  think_seconds: float = 0.0, skip_prob: float = 0.0, undo_prob: float = 0.0, seed: int = 0,
-                 barrier: tuple[str, int] | None = None) -> Events:
+                 barrier: tuple[str, int] | None = None, retries: int = 10, retry_empty: float = 0.0,
+                 engine: sa.Engine | None = None) -> Events:
     """Label until the queue is empty, ``max_labels`` are given, or ``duration`` seconds pass.
 
     ``barrier`` = (folder, n) lines n processes up to start together: each
-    writes a file there and waits until n files exist.
+    writes a file there and waits until n files exist. ``retries``: how many
+    times a transaction is run again after a lost connection (waits of 0.1 s,
+    doubling, at most 1 s: 10 retries ride out about 7 s of outage).
+    ``retry_empty``: when a claim finds nothing before ``duration`` is up, look
+    again every 0.2 s for up to this many seconds (a user reloading the page)
+    instead of stopping. ``engine``: share one (its pool) between threads;
+    by default the labeller makes its own and disposes of it at the end.
     """
     rng = random.Random(seed)
-    engine = make_engine(url)
+    own_engine = engine is None
+    engine = make_engine(url) if engine is None else engine
     events = Events(user=username)
-    with session_scope(engine) as s:
-        project = queue.get_project(s, project_name)
-        user_id = ensure_user(s, username, role=Role.labeller)
+
+    def on_retry(_attempt: int, exc: BaseException) -> None:
+        events.retries += 1
+        events.deadlocks += is_rolled_back_conflict(exc)
+
+    def tx(fn):  # noqa: ANN001, ANN202 - one whole transaction, run again after a lost connection
+        return run_transaction(engine, fn, retries=retries, idempotent=True, backoff_seconds=0.1, max_backoff_seconds=1.0,
+                               on_retry=on_retry)
+
+    project, user_id = tx(lambda s: (queue.get_project(s, project_name), ensure_user(s, username, role=Role.labeller)))
     options = project.options or ["label"]
     if barrier is not None:
         _wait_at_barrier(*barrier, username)
     deadline = None if duration is None else time.monotonic() + duration
     events.started = time.time()
 
+    tx_began = [0.0]  # when the latest transaction started (time.time())
+
     def timed(fn):  # noqa: ANN001, ANN202
+        tx_began[0] = time.time()
         t0 = time.perf_counter()
-        with session_scope(engine) as s:
-            result = fn(s)
+        result = tx(fn)
         events.latencies.append(time.perf_counter() - t0)
         return result
 
-    task = timed(lambda s: queue.claim_next(s, project, user_id))
+    def claim(s):  # noqa: ANN001, ANN202 - resumes the item held already: a retry after a lost COMMIT gets the same item
+        return queue.claim_next(s, project, user_id)
+
+    def submit_fn(item_id: int, label: object):  # noqa: ANN202
+        tries = [0]
+
+        def run(s):  # noqa: ANN001, ANN202
+            tries[0] += 1
+            if tries[0] == 1:
+                return queue.submit_and_claim_next(s, project, user_id, item_id, label)
+            # a retry: the first try may have committed (and claimed the next item): the submit is an
+            # upsert per (item, user), and claim_next hands back an item this user holds already
+            queue.submit(s, project, user_id, item_id, label)
+            return queue.claim_next(s, project, user_id)
+        return run
+
+    def undo_fn():  # noqa: ANN202
+        target: list[int] = []
+
+        def run(s):  # noqa: ANN001, ANN202
+            if target and s.execute(sa.select(Annotation.id).where(Annotation.id == target[0])).first() is None:
+                return queue.current_task(s, project, user_id)  # the first try committed: the item is ours again
+            last = s.execute(sa.select(Annotation.id).where(Annotation.project_id == project.id, Annotation.user_id == user_id)
+                             .order_by(Annotation.created_at.desc(), Annotation.id.desc()).limit(1)).scalar_one_or_none()
+            target[:] = [] if last is None else [last]
+            return queue.undo(s, project, user_id)
+        return run
+
+    def or_wait(task):  # noqa: ANN001, ANN202
+        """With ``retry_empty``: an empty answer before the deadline is asked again for a while."""
+        if task is not None or not retry_empty or deadline is None:
+            return task
+        give_up = min(deadline, time.monotonic() + retry_empty)
+        while task is None and time.monotonic() < give_up:
+            time.sleep(EMPTY_POLL_SECONDS)
+            task = timed(claim)
+        events.empty_claims += task is not None
+        return task
+
+    task = or_wait(timed(claim))
     while task is not None and events.n_submits < max_labels and (deadline is None or time.monotonic() < deadline):
-        events.add("claim", task.item_id)
+        events.add("claim", task.item_id, begun=tx_began[0])
         if think_seconds:
             time.sleep(rng.uniform(0, 2 * think_seconds))
         roll = rng.random()
         if roll < skip_prob:
             events.add("skip", task.item_id)
-            task = timed(lambda s, t=task: (queue.skip(s, project, user_id, t.item_id), queue.claim_next(s, project, user_id))[1])
+            task = timed(lambda s, t=task: (queue.skip(s, project, user_id, t.item_id), claim(s))[1])
         elif roll < skip_prob + undo_prob and events.n_submits:
-            back = timed(lambda s: queue.undo(s, project, user_id))
+            try:
+                back = timed(undo_fn())
+            except ConflictError:  # someone else holds that item now (several annotations per item)
+                events.conflicts += 1
+                back = None
             if back is not None:
-                events.add("undo", back.item_id)
-            task = back or timed(lambda s: queue.claim_next(s, project, user_id))
+                events.add("undo", back.item_id, begun=tx_began[0])
+            task = back or timed(claim)
         else:
             label = rng.choice(options)
             item_id = task.item_id
-            task = timed(lambda s, i=item_id, lab=label: queue.submit_and_claim_next(s, project, user_id, i, lab))
-            events.add("submit", item_id, label)
+            task = timed(submit_fn(item_id, label))
+            events.add("submit", item_id, label, begun=tx_began[0])
+        task = or_wait(task)
+    events.stopped = time.time()
     if task is not None:
-        with session_scope(engine) as s:
-            queue.release(s, project, user_id)
+        tx(lambda s: queue.release(s, project, user_id))
     events.finished = time.time()
-    engine.dispose()
+    if own_engine:
+        engine.dispose()
     return events
+
+
+def run_labellers(url: str, project_name: str, username: str, n_threads: int, *, seed: int = 0,
+                  barrier: tuple[str, int] | None = None, **options: Any) -> list[Events]:
+    """``n_threads`` labellers ``username-0`` ... in this process, one thread each, sharing one engine.
+
+    A labeller that fails makes this raise (after all threads ended).
+    """
+    engine = make_engine(url)  # a thread holds a pooled connection only while in a transaction
+    try:
+        with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix=username) as pool:
+            futures = [pool.submit(run_labeller, url, project_name, f"{username}-{k}", seed=seed * 1000 + k, barrier=barrier,
+                                   engine=engine, **options) for k in range(n_threads)]
+            return [f.result() for f in futures]
+    finally:
+        engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,13 +235,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--undo-prob", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--barrier", nargs=2, metavar=("FOLDER", "N"), default=None, help="start once N labellers are ready")
+    parser.add_argument("--retries", type=int, default=10, help="times a transaction is run again after a lost connection")
+    parser.add_argument("--retry-empty", type=float, default=0.0,
+                        help="when the queue looks empty before --duration is up, look again for up to this many seconds")
+    parser.add_argument("--threads", type=int, default=None, help="run N labellers USER-0 ... USER-(N-1) as threads; --out gets a list")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    events = run_labeller(args.url, args.project, args.user, max_labels=args.max_labels, duration=args.duration,
-                          think_seconds=args.think_seconds, skip_prob=args.skip_prob, undo_prob=args.undo_prob, seed=args.seed,
-                          barrier=None if args.barrier is None else (args.barrier[0], int(args.barrier[1])))
+    options = dict(max_labels=args.max_labels, duration=args.duration, think_seconds=args.think_seconds, skip_prob=args.skip_prob,
+                   undo_prob=args.undo_prob, retries=args.retries, retry_empty=args.retry_empty,
+                   barrier=None if args.barrier is None else (args.barrier[0], int(args.barrier[1])))
+    if args.threads is None:
+        result: Any = asdict(run_labeller(args.url, args.project, args.user, seed=args.seed, **options))
+    else:
+        result = [asdict(e) for e in run_labellers(args.url, args.project, args.user, args.threads, seed=args.seed, **options)]
     with open(args.out, "w") as fh:
-        json.dump(asdict(events), fh)
+        json.dump(result, fh)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def _act(kind: str, project: Project, user_id: int, item_id: int | None = None, 
     except SuperintendentError as exc:
         st.session_state[state.FLASH] = str(exc)
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
-        st.session_state[state.FLASH] = DATABASE_MESSAGE  # rolled back: the same click can simply be repeated
+        # Rolled back (or, if the connection dropped while committing, possibly stored: a label stored
+        # twice is one annotation per item and user; an undo may need checking on the Progress page).
+        st.session_state[state.FLASH] = DATABASE_MESSAGE
 
 
 def _multi_value(project: Project) -> list[Any]:

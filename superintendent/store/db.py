@@ -5,17 +5,23 @@
   PostgreSQL gets a pre-pinged pool.
 * :func:`session_scope` is the one place that commits: the caller owns the
   transaction, queue functions only flush.
+* :func:`run_transaction` runs one whole transaction through
+  :func:`session_scope` and runs it again if the connection was lost
+  (a database restart, a dropped network link); see its docstring for the
+  one ambiguous case, a connection lost during ``COMMIT``.
 * :func:`init_db` creates or upgrades the schema through Alembic.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -26,6 +32,9 @@ from sqlmodel import Session
 
 from superintendent.validation import SuperintendentError
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 _BEGIN_OPTION = "superintendent_sqlite_begin"
 _MEMORY_LOCKS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
 # Any fixed 64-bit number: serialises concurrent schema upgrades on PostgreSQL.
@@ -34,6 +43,14 @@ _SCHEMA_LOCK_KEY = 7_301_551_044_211
 
 class DatabaseError(SuperintendentError, RuntimeError):
     """The database named by a URL cannot be used; the message says why and what to do."""
+
+
+class CommitUnknownError(DatabaseError):
+    """The connection was lost while ``COMMIT`` was under way: the transaction may or may not be stored.
+
+    Raised by :func:`run_transaction` for a transaction not declared
+    ``idempotent``; the original error is the ``__cause__``.
+    """
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -110,6 +127,108 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# SQLSTATE classes that mean "the connection is gone or cannot be made now":
+# 08 connection exception, 57P01-57P03 admin/crash shutdown, cannot connect now (starting up).
+_PG_DISCONNECT_SQLSTATES = ("08", "57P")
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True if ``exc`` says the connection to the database was lost or could not be made.
+
+    That is SQLAlchemy's own verdict (``connection_invalidated``: the server
+    closed the connection, a restart terminated it), plus, on PostgreSQL, an
+    ``OperationalError`` with no SQLSTATE (libpq could not connect: the server
+    is down or restarting) or one of class 08 / 57P. Errors of the
+    statement itself (constraint violations, deadlocks, serialisation
+    failures, timeouts, SQLite's "database is locked") are not disconnects.
+    """
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if not isinstance(exc, sa.exc.OperationalError) or orig is None or not type(orig).__module__.startswith("psycopg"):
+        return False
+    code = getattr(orig, "pgcode", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    return code is None or str(code).startswith(_PG_DISCONNECT_SQLSTATES)
+
+
+# SQLSTATEs of a transaction the server rolled back whole, at once, to break a tie between
+# transactions: 40001 serialization failure, 40P01 deadlock detected. Never ambiguous.
+_PG_ROLLED_BACK_SQLSTATES = ("40001", "40P01")
+
+
+def is_rolled_back_conflict(exc: BaseException) -> bool:
+    """True for a PostgreSQL deadlock or serialization failure: the server rolled the whole
+    transaction back (nothing of it is stored), and running it again is the documented remedy."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    return isinstance(exc, sa.exc.DBAPIError) and code in _PG_ROLLED_BACK_SQLSTATES
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_transaction(engine: Engine, fn: Callable[[Session], T], *, retries: int = 3, write: bool = True, idempotent: bool = False,
+                    backoff_seconds: float = 0.1, max_backoff_seconds: float = 2.0,
+                    on_retry: Callable[[int, BaseException], None] | None = None) -> T:
+    """``fn(session)`` in one :func:`session_scope` transaction, run again (up to ``retries`` times,
+    waiting ``backoff_seconds``, doubling, at most ``max_backoff_seconds``) if the connection was lost.
+
+    Why a retry is safe: ``fn`` is the whole transaction. A connection lost
+    before ``COMMIT`` was sent means the server rolled everything back, so
+    running ``fn`` again on a fresh connection is as if the first try never
+    happened. ``fn`` must therefore do nothing but database work (no side
+    effects outside the session), and may run more than once.
+
+    The one ambiguous case is a connection lost *during* ``COMMIT``: the
+    server may have committed or not, and the client cannot tell. Then:
+
+    * ``idempotent=True`` (``fn`` gives the same end state run once or
+      twice): run again. :func:`superintendent.queue.submit` is such a
+      transaction: it is an upsert per (item, user), so a second run rewrites
+      the same label instead of adding one; so are claims that resume the
+      user's held item, skips, releases and reads.
+    * ``idempotent=False`` (the default): raise :class:`CommitUnknownError`,
+      for the caller to check what is stored. :func:`superintendent.queue.undo`
+      is *not* idempotent: run twice it would remove two labels.
+
+    A read-only transaction (``write=False``) is always run again. A
+    PostgreSQL deadlock or serialization failure (:func:`is_rolled_back_conflict`)
+    is run again too: the server rolled it back whole, so it is never
+    ambiguous. Other errors are raised at once, as is the last retryable one
+    once the retries are used up. ``on_retry(attempt, error)`` is called
+    before each new attempt (for logs and counters).
+    """
+    attempt = 0
+    while True:
+        committing = False
+        try:
+            with session_scope(engine, write=write) as session:
+                result = fn(session)
+                committing = True  # fn returned: what fails from here on failed in COMMIT
+            return result
+        except Exception as exc:
+            disconnect = is_disconnect(exc)
+            if not disconnect and not is_rolled_back_conflict(exc):
+                raise
+            if disconnect and committing and write and not idempotent:
+                raise CommitUnknownError(
+                    "the connection to the database was lost while committing; the transaction may or may not have been "
+                    f"stored (check before doing it again): {_first_line(exc)}"
+                ) from exc
+            if attempt >= retries:
+                raise
+            attempt += 1
+            log.warning("%s (%s); retry %d of %d", "database connection lost" if disconnect else "transaction rolled back by the server",
+                        _first_line(exc), attempt, retries)
+            if on_retry is not None:
+                on_retry(attempt, exc)
+            time.sleep(min(max_backoff_seconds, backoff_seconds * 2 ** (attempt - 1)))
 
 
 def check_connection(engine: Engine) -> None:
