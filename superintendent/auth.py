@@ -37,6 +37,16 @@ def can(role: str | None, action: str) -> bool:
     return role is not None and action in PERMISSIONS.get(role, frozenset())
 
 
+def allowed(session: Session, username: str, action: str) -> bool:
+    """Whether ``username`` may do ``action`` now, read afresh from the database.
+
+    For every server-side action check: a role change or a deactivation since
+    the page was drawn counts at once, whatever a browser session remembers.
+    """
+    user = session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
+    return user is not None and user.active and user.role in HUMAN_ROLES and can(user.role, action)
+
+
 def normalise_username(username: str) -> str:
     """Usernames are case-insensitive: stored lower-case, without surrounding spaces."""
     if not isinstance(username, str):
@@ -62,10 +72,12 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
-    if not password_hash or not isinstance(password, str):
+    """Whether ``password`` matches; one longer than 72 bytes never does (no such password can be set,
+    and bcrypt would compare only its first 72 bytes)."""
+    if not password_hash or not isinstance(password, str) or len(password.encode("utf-8")) > 72:
         return False
     try:
-        return bcrypt.checkpw(password.encode("utf-8")[:72], password_hash.encode("ascii"))
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
     except ValueError:
         return False
 

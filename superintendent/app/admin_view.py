@@ -1,13 +1,22 @@
-"""The Admin page's body: projects, uploads, users, exports. Every action re-checks the role on the server."""
+"""The Admin page's body: projects, uploads, users, exports, the audit log.
+
+Every action re-checks the account in the database (:func:`auth_check`) and is
+written to the audit log (:mod:`superintendent.audit`): in the action's own
+transaction where it has one (projects, users), in a small one right after
+success otherwise (import, export).
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
+from sqlmodel import Session
 
-from superintendent import auth, exporting, importers, queue
+from superintendent import audit, auth, exporting, importers, queue
 from superintendent.app import resources
 from superintendent.app.login import CurrentUser
 from superintendent.learning import MODEL_PRESETS
@@ -16,6 +25,7 @@ from superintendent.validation import ACQUISITION_NAMES, SuperintendentError
 
 DATA_TYPES = ("image", "text", "tabular", "any")
 NEW = "➕ New project"
+AUDIT_ROWS = 200
 
 
 def _parse_options(text: str) -> list:
@@ -64,23 +74,33 @@ def projects_tab(user: CurrentUser) -> None:
                     annotations_per_item=int(overlap), retrain_interval_seconds=float(every) or None,
                     retrain_interval_n_labels=int(n_labels), lease_seconds=int(lease), show_hints=hints)
     try:
-        auth_check(user, "manage_projects")
         with session_scope(resources.engine()) as s:
+            auth_check(user, "manage_projects", s)
             if project is None:
-                queue.create_project(s, name, **settings)
+                stored = queue.create_project(s, name, **settings)
+                audit.record(s, user.username, audit.AuditAction.project_create, stored.name, **settings)
             else:
-                queue.update_project(s, s.get(Project, project.id), name=name, **settings)
+                before = {"name": project.name, **{k: getattr(project, k) for k in settings}}
+                stored = queue.update_project(s, s.get(Project, project.id), name=name, **settings)
+                changed = {k: [old, getattr(stored, k)] for k, old in before.items() if getattr(stored, k) != old}
+                audit.record(s, user.username, audit.AuditAction.project_update, stored.name, changed=changed)
     except SuperintendentError as exc:
         st.error(str(exc))
         return
     st.success(f"Project {name.strip()!r} saved.")
 
 
-def auth_check(user: CurrentUser, action: str) -> None:
-    """Each action asks again (a session's role may have changed since the page was drawn)."""
-    with session_scope(resources.engine(), write=False) as s:
-        fresh = auth.get_user(s, user.username)
-    if not (fresh.active and auth.can(fresh.role, action)):
+def auth_check(user: CurrentUser, action: str, session: Session | None = None) -> None:
+    """Each action asks again (a session's role may have changed since the page was drawn).
+
+    Given the action's own session, the check reads inside that transaction.
+    """
+    if session is None:
+        with session_scope(resources.engine(), write=False) as s:
+            allowed = auth.allowed(s, user.username, action)
+    else:
+        allowed = auth.allowed(session, user.username, action)
+    if not allowed:
         raise SuperintendentError("your account may not do this any more")
 
 
@@ -128,6 +148,9 @@ def upload_tab(user: CurrentUser) -> None:
             st.error(f"Nothing was imported: {exc}")
             return
         bar.progress(1.0, text="Done")
+        with session_scope(resources.engine()) as s:
+            audit.record(s, user.username, audit.AuditAction.data_import, project.name, file=upload.name, added=result.added,
+                         already_present=result.already_present, labelled=result.labelled)
         st.success(f"Imported {result.added:,} new items ({result.already_present:,} were there already, {result.labelled:,} labels).")
 
 
@@ -144,26 +167,47 @@ def users_tab(user: CurrentUser) -> None:
         password = st.text_input("Password", type="password", key="admin-new-password", help=f"At least {auth.MIN_PASSWORD_LENGTH} characters")
         role = st.selectbox("Role", auth.HUMAN_ROLES, index=1, key="admin-new-role")
         if st.form_submit_button("Create user"):
-            _user_action(user, lambda s: auth.create_user(s, username, password, role, display_name=display), f"User {username!r} created.")
-    with right.form("admin-user-edit"):
+            def create(s: Session) -> None:
+                new = auth.create_user(s, username, password, role, display_name=display)
+                audit.record(s, user.username, audit.AuditAction.user_create, new.username, role=new.role, display_name=new.display_name)
+            _user_action(user, create, f"User {username!r} created.")
+    with right:
         st.write("**Change a user**")
-        target = st.selectbox("User", [u.username for u in users], key="admin-edit-user")
-        new_role = st.selectbox("Role", auth.HUMAN_ROLES, key="admin-edit-role")
+        # Picked outside the form, so Role and Active start from this user's values (Apply sets all of them).
+        target = st.selectbox("User", [u.username for u in users], key="admin-edit-user", on_change=_forget_user_edits)
+    chosen = next((u for u in users if u.username == target), None)
+    with right.form("admin-user-edit"):
+        new_role = st.selectbox("Role", auth.HUMAN_ROLES, key="admin-edit-role",
+                                index=auth.HUMAN_ROLES.index(chosen.role) if chosen and chosen.role in auth.HUMAN_ROLES else 1)
         new_password = st.text_input("New password (leave empty to keep)", type="password", key="admin-edit-password")
-        active = st.checkbox("Active (may log in)", value=True, key="admin-edit-active")
+        active = st.checkbox("Active (may log in)", value=chosen.active if chosen else True, key="admin-edit-active")
         if st.form_submit_button("Apply"):
-            def change(s):  # noqa: ANN001, ANN202
+            def change(s: Session) -> None:
+                before = auth.get_user(s, target)
+                old_role, old_active = before.role, before.active
                 auth.set_role(s, target, new_role)
                 auth.set_active(s, target, active)
+                if new_role != old_role:
+                    audit.record(s, user.username, audit.AuditAction.user_role, target, before=old_role, after=new_role)
+                if active != old_active:
+                    audit.record(s, user.username, audit.AuditAction.user_active, target, before=old_active, after=active)
                 if new_password:
                     auth.reset_password(s, target, new_password)
+                    audit.record(s, user.username, audit.AuditAction.user_password_reset, target)
             _user_action(user, change, f"User {target!r} updated.")
 
 
-def _user_action(user: CurrentUser, action, done: str) -> None:  # noqa: ANN001
+def _forget_user_edits() -> None:
+    """Another user was picked: Role, Active and New password start again from that user's values."""
+    for key in ("admin-edit-role", "admin-edit-active", "admin-edit-password"):
+        st.session_state.pop(key, None)
+
+
+def _user_action(user: CurrentUser, action: Callable[[Session], None], done: str) -> None:
+    """Check, act and audit in one transaction: a refused or failed action changes nothing."""
     try:
-        auth_check(user, "manage_users")
         with session_scope(resources.engine()) as s:
+            auth_check(user, "manage_users", s)
             action(s)
     except SuperintendentError as exc:
         st.error(str(exc))
@@ -182,9 +226,13 @@ def export_tab(user: CurrentUser) -> None:
         try:
             auth_check(user, "export")
             with st.spinner("Collecting labels..."):
-                st.session_state["admin-export-bytes"] = (project.id, fmt, exporting.export_labels(resources.engine(), project, fmt))
+                data = exporting.export_labels(resources.engine(), project, fmt)
         except SuperintendentError as exc:
             st.error(str(exc))
+        else:
+            st.session_state["admin-export-bytes"] = (project.id, fmt, data)
+            with session_scope(resources.engine()) as s:
+                audit.record(s, user.username, audit.AuditAction.labels_export, project.name, format=fmt, bytes=len(data))
     ready = st.session_state.get("admin-export-bytes")
     if ready and ready[0] == project.id and ready[1] == fmt:
         slug = re.sub(r"[^A-Za-z0-9]+", "-", project.name).strip("-").lower() or "labels"
@@ -192,8 +240,25 @@ def export_tab(user: CurrentUser) -> None:
                            key="admin-export-download")
 
 
+def audit_tab() -> None:
+    with session_scope(resources.engine(), write=False) as s:
+        entries = audit.recent(s, AUDIT_ROWS)
+    if not entries:
+        st.info("No admin actions recorded yet.")
+        return
+    st.caption(f"The latest {len(entries)} admin actions, newest first.")
+    st.dataframe(pd.DataFrame([{"when (UTC)": e.created_at, "who": e.actor, "action": e.action, "target": e.target,
+                                "details": json.dumps(e.details, sort_keys=True) if e.details else ""} for e in entries]),
+                 hide_index=True, width="stretch")
+
+
 def render_page(user: CurrentUser) -> None:
-    projects, upload, users, export = st.tabs(["Projects", "Upload data", "Users", "Export labels"])
+    try:
+        auth_check(user, "admin")  # the session's role may be stale: a demoted or deactivated admin sees nothing more
+    except SuperintendentError as exc:
+        st.error(str(exc))
+        return
+    projects, upload, users, export, log = st.tabs(["Projects", "Upload data", "Users", "Export labels", "Audit log"])
     with projects:
         projects_tab(user)
     with upload:
@@ -202,3 +267,5 @@ def render_page(user: CurrentUser) -> None:
         users_tab(user)
     with export:
         export_tab(user)
+    with log:
+        audit_tab()

@@ -90,8 +90,27 @@ def current_user() -> CurrentUser | None:
 
 
 def get() -> CurrentUser:
-    """The current user, for a page; stops the page if nobody is logged in."""
-    user = st.session_state.get(state.USER)
+    """The current user, re-read from the database; stops the page if nobody (allowed) is logged in.
+
+    The router checks this too, but a page file can also run on its own (Streamlit
+    runs files in ``pages/`` directly before the router has run once), so each page checks again.
+    """
+    known = st.session_state.get(state.USER)
+    user = None
+    if known is not None:
+        with session_scope(resources.engine(), write=False) as s:
+            try:
+                found = auth.get_user(s, known.username)
+            except SuperintendentError:
+                found = None
+        if found is not None and auth.may_log_in(found):
+            user = CurrentUser(found.id, found.username, found.role, found.display_name or found.username)
+            st.session_state[state.USER] = user
+        else:
+            st.session_state.pop(state.USER, None)
+            st.session_state["authentication_status"] = None
+    if user is None:
+        user = current_user()  # opened on its own: the login form, here
     if user is None:
         st.stop()
     return user

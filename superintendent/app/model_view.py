@@ -1,20 +1,35 @@
-"""The Model page's body: every run, the latest figures, the schedule, and "Retrain now" for admins."""
+"""The Model page's body: every run, the latest figures, the schedule, and "Retrain now" for admins.
+
+The account is re-read from the database on every draw and again on "Retrain now" (a browser
+session's role may be stale); a retrain is written to the audit log.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from superintendent import reports
+from superintendent import audit, auth, reports
 from superintendent.app import charts, resources
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.learning import MODEL_PRESETS, latest_runs, model_for_project
 from superintendent.orchestration import project_schedule, retrain_project
+from superintendent.store import session_scope
 from superintendent.validation import SuperintendentError
+
+REFUSED = "your account may not do this any more"
+
+
+def _allowed(user: CurrentUser, action: str) -> bool:
+    with session_scope(resources.engine(), write=False) as s:
+        return auth.allowed(s, user.username, action)
 
 
 def render_page(user: CurrentUser) -> None:
+    if not _allowed(user, "view_model"):
+        st.error(REFUSED)
+        return
     project = project_picker("model-project")
     if project is None:
         return
@@ -27,6 +42,8 @@ def render_page(user: CurrentUser) -> None:
         if st.button("Retrain now", key="model-retrain", type="primary"):
             with st.spinner("Retraining: labellers keep working meanwhile..."):
                 try:
+                    if not _allowed(user, "retrain"):
+                        raise SuperintendentError(REFUSED)
                     model_for_project(project)  # a bad preset or factory is reported here, before the run
                     run = retrain_project(engine, project)
                 except SuperintendentError as exc:
@@ -36,6 +53,9 @@ def render_page(user: CurrentUser) -> None:
                     if run is None:
                         st.info("Another retrain of this project is running; its result appears below when it ends.")
             if run is not None:
+                with session_scope(engine) as s:
+                    audit.record(s, user.username, audit.AuditAction.model_retrain, project.name, run_id=run.id, status=run.status,
+                                 n_labels=run.n_labels)
                 (st.success if run.status == "succeeded" else st.warning)(f"Retrain {run.status}" + (f": score {run.score_mean:.3f}" if run.score_mean is not None else ""))
     runs = latest_runs(engine, project)
     if not runs:

@@ -190,3 +190,17 @@ class RetrainLock(SQLModel, table=True):
     project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), primary_key=True))
     holder: str = Field(max_length=200)
     expires_at: dt.datetime | None = Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin action: who did what to which thing, and when. Written by :mod:`superintendent.audit`; never holds a password."""
+
+    __tablename__ = "sp_audit"
+    __table_args__ = (sa.Index("ix_audit_created_at", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    actor: str = Field(sa_column=sa.Column(sa.String(150), nullable=False))  # a user name, kept as text: the log outlives renames
+    action: str = Field(sa_column=sa.Column(sa.String(50), nullable=False))  # an audit.AuditAction value, e.g. "user.role"
+    target: str = Field(default="", sa_column=sa.Column(sa.String(300), nullable=False))
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
