@@ -20,6 +20,7 @@ from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.orchestration import project_schedule
 from superintendent.store import Project, session_scope
+from superintendent.store.db import run_transaction
 from superintendent.validation import SuperintendentError
 
 SKIP_KEY, UNDO_KEY = "S", "U"
@@ -44,18 +45,18 @@ def _tasks() -> dict[int, Any]:
 def _act(kind: str, project: Project, user_id: int, item_id: int | None = None, value: Any = None) -> None:
     """A button's callback: one transaction, then remember the item to show next."""
     engine = resources.engine()
+
+    def transaction(s):  # noqa: ANN001, ANN202 - one whole transaction, safe to run again after a lost connection
+        if kind == "submit":
+            queue.submit(s, project, user_id, item_id, value)  # an upsert per (item, user): a rerun stores it once
+        elif kind == "skip":
+            queue.skip(s, project, user_id, item_id)
+        elif kind == "undo":
+            return queue.undo(s, project, user_id) or queue.claim_next(s, project, user_id)
+        return queue.claim_next(s, project, user_id)  # resumes the item a first try may have leased
+
     try:
-        with session_scope(engine) as s:
-            if kind == "submit":
-                task = queue.submit_and_claim_next(s, project, user_id, item_id, value)
-            elif kind == "skip":
-                queue.skip(s, project, user_id, item_id)
-                task = queue.claim_next(s, project, user_id)
-            elif kind == "undo":
-                task = queue.undo(s, project, user_id) or queue.claim_next(s, project, user_id)
-            else:
-                task = queue.claim_next(s, project, user_id)
-        _tasks()[project.id] = task
+        _tasks()[project.id] = run_transaction(engine, transaction, retries=3, idempotent=kind != "undo")
     except SuperintendentError as exc:
         st.session_state[state.FLASH] = str(exc)
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
