@@ -144,10 +144,16 @@ def test_app_and_orchestrator_side_by_side_on_postgresql(compose, tmp_path):
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 log_in(page, f"http://127.0.0.1:{port}", "boss")
                 text = item_text(page)
-                for _ in range(8):
+                for click in range(8):
                     index = 0 if "match" in text else 1
                     page.locator(f".st-key-label-opt-{index} button").click()
-                    text = wait_for_new_item(page, text)
+                    try:
+                        text = wait_for_new_item(page, text)
+                    except Exception as exc:  # say what the page showed, and what the services logged
+                        logs["app"].flush()
+                        shown = page.locator('[data-testid="stMain"]').inner_text()
+                        raise AssertionError(f"click {click}: no new item after {text!r}; the page shows:\n{shown}\n"
+                                             f"app log:\n{(tmp_path / 'app.log').read_text()[-3000:]}") from exc
                 browser.close()
 
             def finished_run():
