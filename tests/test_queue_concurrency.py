@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from labelling_logs import held_at_once, replay
 from superintendent import queue
 from superintendent.auth import ensure_user
 from superintendent.store import Annotation, Role, User, session_scope
@@ -64,44 +65,6 @@ def test_concurrent_processes_never_claim_the_same_item(engine, db_url, tmp_path
     assert db_annotations(engine, project) == expected
     with session_scope(engine, write=False) as s:
         assert queue.progress(s, project).labelled == n_items
-
-
-def replay(result):
-    """The annotations one labeller should have left: submits, minus what they undid."""
-    kept: dict[int, object] = {}
-    order: list[int] = []
-    for kind, item, label, _ in result["log"]:
-        if kind == "submit":
-            if item in kept:
-                order.remove(item)
-            kept[item] = label
-            order.append(item)
-        elif kind == "undo":
-            assert order and order[-1] == item, "undo hands back the labeller's most recent item"
-            order.pop()
-            del kept[item]
-    return {(result["user"], item): label for item, label in kept.items()}
-
-
-def held_at_once(results):
-    """Items that two labellers held at the same moment (from claim to their next action)."""
-    spans = []
-    for r in results:
-        log = r["log"]
-        for i, (kind, item, _, t) in enumerate(log):
-            if kind == "claim":
-                end = log[i + 1][3] if i + 1 < len(log) else r["finished"]
-                spans.append((item, t, end, r["user"]))
-    overlaps = []
-    by_item: dict[int, list] = {}
-    for span in spans:
-        by_item.setdefault(span[0], []).append(span)
-    for item, ss in by_item.items():
-        ss.sort(key=lambda x: x[1])
-        for a, b in zip(ss, ss[1:]):
-            if a[3] != b[3] and b[1] < a[2] - 0.05:  # 50 ms slack for clock reads around commits
-                overlaps.append(item)
-    return overlaps
 
 
 def test_labelling_with_skips_undos_and_reprioritising_loses_nothing(engine, db_url, tmp_path):

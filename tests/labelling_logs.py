@@ -1,0 +1,45 @@
+"""Reading simulated labellers' event logs (superintendent.simulate): what they kept, what they held at once."""
+
+from __future__ import annotations
+
+
+def replay(result: dict) -> dict[tuple[str, int], object]:
+    """The annotations one simulated labeller should have left: its submits, minus what it undid."""
+    kept: dict[int, object] = {}
+    order: list[int] = []
+    for kind, item, label, _ in result["log"]:
+        if kind == "submit":
+            if item in kept:
+                order.remove(item)
+            kept[item] = label
+            order.append(item)
+        elif kind == "undo":
+            assert order and order[-1] == item, "undo hands back the labeller's most recent item"
+            order.pop()
+            del kept[item]
+    return {(result["user"], item): label for item, label in kept.items()}
+
+
+def held_at_once(results: list[dict]) -> list[int]:
+    """Items two labellers surely held at the same moment.
+
+    A claim at row i holds its item from that row's time (the claim had
+    committed) until ``begun[i + 1]``, when the labeller's next action started
+    (or ``stopped``): an interval inside the real one, so an overlap found is
+    a real one, however late a busy process read the clock.
+    """
+    by_item: dict[int, list] = {}
+    for r in results:
+        log, begun = r["log"], r["begun"]
+        for i, (kind, item, _, t) in enumerate(log):
+            if kind == "claim":
+                end = begun[i + 1] if i + 1 < len(log) else r["stopped"]
+                by_item.setdefault(item, []).append((t, end, r["user"]))
+    overlaps = []
+    for item, spans in by_item.items():
+        spans.sort()
+        for k, a in enumerate(spans):
+            if any(b[2] != a[2] and b[0] < a[1] for b in spans[k + 1:]):
+                overlaps.append(item)
+                break
+    return overlaps
