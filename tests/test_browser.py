@@ -123,6 +123,10 @@ def log_in(page, base, name, password=PASSWORD):
     page.get_by_role("button", name="Log in").click()
     page.get_by_text("Signed in as").first.wait_for(timeout=30_000)
     settle(page)
+    # The login cookie's component answers a moment later with a full rerun; a click on a fragment's button
+    # sent during that rerun is dropped by Streamlit ("fragment ... does not exist anymore"). Let it pass.
+    page.wait_for_timeout(1500)
+    settle(page)
 
 
 ITEM_JS = "() => [...document.querySelectorAll('.st-key-label-item')].map(el => el.innerText.trim()).filter(t => t)"
