@@ -1,6 +1,10 @@
-"""Reading simulated labellers' event logs (superintendent.simulate): what they kept, what they held at once."""
+"""Simulated labellers (superintendent.simulate) for tests: starting them, and reading their event logs."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 
 def replay(result: dict) -> dict[tuple[str, int], object]:
@@ -43,3 +47,16 @@ def held_at_once(results: list[dict]) -> list[int]:
                 overlaps.append(item)
                 break
     return overlaps
+
+
+def start_labellers(url: str, project: str, n: int, tmp_path: Path, **options) -> list[tuple[subprocess.Popen, Path]]:
+    """n simulated labeller processes (superintendent.simulate) that start labelling together, once all have imported."""
+    procs = []
+    for k in range(n):
+        out = tmp_path / f"labeller{k}.json"
+        args = [sys.executable, "-m", "superintendent.simulate", url, project, f"labeller{k}", "--out", str(out), "--seed", str(k),
+                "--barrier", str(tmp_path / "ready"), str(n)]
+        for key, value in options.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        procs.append((subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), out))
+    return procs

@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
 from conftest import IN_CI, postgres_base_url
-from labelling_logs import held_at_once, replay
+from labelling_logs import held_at_once, replay, start_labellers
 from superintendent import queue
 from superintendent.auth import ensure_user
 from superintendent.learning import RetrainOptions
@@ -399,18 +399,6 @@ def test_app_killed_between_claim_and_submit(engine, db_url, tmp_path):
 
 
 # --------------------------------------------------------------------------- 3. SQLite: "database is locked" never reaches the user
-
-
-def start_labellers(url: str, project: str, n: int, tmp_path: Path, **options) -> list[tuple[subprocess.Popen, Path]]:
-    procs = []
-    for k in range(n):
-        out = tmp_path / f"labeller{k}.json"
-        args = [sys.executable, "-m", "superintendent.simulate", url, project, f"labeller{k}", "--out", str(out), "--seed", str(k),
-                "--barrier", str(tmp_path / "ready"), str(n)]
-        for key, value in options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        procs.append((subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), out))
-    return procs
 
 
 def finish(procs, timeout: float = 120) -> tuple[list[dict], list[str]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -12,23 +10,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from labelling_logs import held_at_once, replay
+from labelling_logs import held_at_once, replay, start_labellers
 from superintendent import queue
 from superintendent.auth import ensure_user
 from superintendent.store import Annotation, Role, User, session_scope
-
-
-def start_labellers(url, project, n, tmp_path, **options):
-    """n labeller processes that start labelling at the same moment (once all have imported)."""
-    procs = []
-    for k in range(n):
-        out = tmp_path / f"labeller{k}.json"
-        args = [sys.executable, "-m", "superintendent.simulate", url, project, f"labeller{k}", "--out", str(out), "--seed", str(k),
-                "--barrier", str(tmp_path / "ready"), str(n)]
-        for key, value in options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        procs.append((subprocess.Popen(args, stderr=subprocess.PIPE, text=True), out))
-    return procs
 
 
 def finish(procs, timeout=180):
