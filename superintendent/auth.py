@@ -24,11 +24,12 @@ IMPORT_USER = "_import"
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
-HUMAN_ROLES = (Role.admin.value, Role.labeller.value)
+HUMAN_ROLES = (Role.admin.value, Role.reviewer.value, Role.labeller.value)
 
 # What each role may do; the web app asks `can(role, action)` on the server for every page and action.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.admin.value: frozenset({"label", "view_progress", "view_model", "retrain", "admin", "export", "manage_users", "manage_projects", "upload"}),
+    Role.admin.value: frozenset({"label", "view_progress", "view_model", "retrain", "admin", "export", "manage_users", "manage_projects", "upload", "review"}),
+    Role.reviewer.value: frozenset({"label", "view_progress", "view_model", "review"}),
     Role.labeller.value: frozenset({"label", "view_progress", "view_model"}),
 }
 

@@ -52,6 +52,7 @@ def _time(nullable: bool = True, **kw: Any) -> Any:
 
 class Role(str, enum.Enum):
     admin = "admin"
+    reviewer = "reviewer"  # labels, and reviews / corrects finished items
     labeller = "labeller"
     system = "system"  # imported labels and API workers; cannot log in
 
@@ -129,6 +130,10 @@ class Item(SQLModel, table=True):
     n_annotations: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     hint: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))  # the latest model's guess (JSON)
     hint_confidence: float | None = Field(default=None)
+    # A reviewer's correction (JSON); when set it is the item's label for training and export, above the consensus.
+    review_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    reviewed_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))
+    reviewed_at: dt.datetime | None = _time()
     leased_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))
     leased_at: dt.datetime | None = _time()
     lease_expires_at: dt.datetime | None = _time()
@@ -150,6 +155,29 @@ class Annotation(SQLModel, table=True):
     value: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     time_taken: float | None = Field(default=None)
     created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class AnnotationRevision(SQLModel, table=True):
+    """History: one row per change of a label after it was first given.
+
+    ``kind`` is ``edit`` (a labeller changed their own label), ``review`` (a
+    reviewer set or cleared an item's corrected label) or ``undo`` (a
+    labeller took their label back). ``old_value`` / ``new_value`` are JSON
+    text (None where there was / is no label). Rows are only ever added.
+    """
+
+    __tablename__ = "sp_annotation_revision"
+    __table_args__ = (sa.Index("ix_revision_project_item", "project_id", "item_id"),)
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True))
+    project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), nullable=False))
+    item_id: int = Field(sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.ForeignKey("sp_item.id", ondelete="CASCADE"), nullable=False))
+    user_id: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))  # whose label changed (None: the item's reviewed label)
+    kind: str = Field(sa_column=sa.Column(sa.String(20), nullable=False))
+    old_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    new_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    changed_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))
+    changed_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
 class Skip(SQLModel, table=True):
@@ -178,6 +206,8 @@ class ModelRun(SQLModel, table=True):
     confusion: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     acquisition_function: str = Field(default="", max_length=100)
     phase_seconds: dict[str, float] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    # Figures beyond the score, e.g. how many predictions changed since the previous run (the stopping signal).
+    signals: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}"))
     worker: str = Field(default="", max_length=200)
     message: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
