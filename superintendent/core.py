@@ -142,9 +142,12 @@ class Superintendent:
         Name of this worker in the queue: a string, True (``$SUPERINTENDENT_WORKER_ID``
         or the login name) or False (a random id).
     labelling_widget : optional
-        Accepted for compatibility with the original library and kept on the
-        object; this version has no notebook widget yet (label through
-        ``queue`` or the web app).
+        An input widget with ``display(data)`` and ``on_submit(callback)``
+        (ipyannotations' widgets, as in the original library), used by the
+        notebook widget in place of its own buttons.
+
+    Shown in a Jupyter cell, the object displays :attr:`widget`, a labelling
+    widget on this queue (``pip install superintendent[notebook]``).
     """
 
     def __init__(
@@ -171,6 +174,9 @@ class Superintendent:
             get_acquisition_function(acquisition_function)  # an unknown name fails here, before any work
         if not 0.0 <= float(shuffle_prop) <= 1.0:
             raise ValidationError(f"shuffle_prop must be between 0 and 1; got {shuffle_prop!r}")
+        if labelling_widget is not None and not all(callable(getattr(labelling_widget, m, None)) for m in ("display", "on_submit")):
+            raise ValidationError("labelling_widget must have display(data) and on_submit(callback) methods, like ipyannotations' "
+                                  f"ClassLabeller; got {type(labelling_widget).__name__}")
         if model is not None and not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
             raise ValidationError(f"model must have fit and predict_proba methods (scikit-learn interface); got {type(model).__name__}")
         self.database_url = database_url or connection_string or MEMORY_URL
@@ -186,6 +192,7 @@ class Superintendent:
         self.shuffle_prop = float(shuffle_prop)
         self.model_preprocess = model_preprocess
         self.labelling_widget = labelling_widget
+        self._widget: Any = None
         self.worker_id = _worker_name(worker_id)
         with session_scope(self.engine) as s:
             try:
@@ -206,11 +213,28 @@ class Superintendent:
         where = "memory" if self.database_url == MEMORY_URL else self.engine.url.render_as_string(hide_password=True)
         return f"<Superintendent project={self.project.name!r} items={p.total} labelled={p.labelled} database={where}>"
 
+    @property
+    def widget(self) -> Any:
+        """The notebook labelling widget on this queue (built on first use; needs ``superintendent[notebook]``)."""
+        if self._widget is None:
+            from superintendent.notebook import SuperintendentWidget  # the only module importing ipywidgets
+
+            self._widget = SuperintendentWidget(self, self.labelling_widget)
+        return self._widget
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
+        # Jupyter shows the widget; a missing ipywidgets raises an ImportError naming the install command.
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs)
+        return {**bundle, "text/plain": repr(self)}  # where widgets cannot be drawn, the summary
+
     def add_features(self, features: Any, labels: Any = None) -> q.AddResult:
         """Add data to the queue (and the labels you have for it). Adding data already there adds nothing."""
         items = split_features(features)
         with session_scope(self.engine) as s:
-            return q.add_items(s, self.project, items, labels=labels)
+            result = q.add_items(s, self.project, items, labels=labels)
+        if self._widget is not None:
+            self._widget.refresh()  # new data: a widget showing "nothing left" gets an item
+        return result
 
     def _options(self, shuffle_prop: float | None = None) -> RetrainOptions:
         return RetrainOptions(model=self.model, eval_method=self.eval_method, model_preprocess=self.model_preprocess,
