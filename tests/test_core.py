@@ -1,4 +1,4 @@
-"""The Python API, as the original library's documentation uses it (minus the ipywidgets display)."""
+"""The Python API, as the original library's documentation uses it (the notebook widget is tested in test_notebook.py)."""
 
 from __future__ import annotations
 
