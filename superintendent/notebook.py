@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from superintendent import queue as q
 from superintendent.config import get_settings
+from superintendent.images import array_to_image, is_image_array
 from superintendent.store import DatabaseError
 from superintendent.store.db import run_transaction
 from superintendent.validation import SuperintendentError, ValidationError
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from superintendent.core import Superintendent
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
-DISPLAY_PIXELS = 280  # small arrays (8x8 digits) are scaled up to about this size
 MAX_FILE_PIXELS = 800  # image files are shrunk to fit this box before they are sent to the browser
 DATABASE_MESSAGE = "The database is not answering right now; it reconnects by itself. Try again in a moment: nothing you submitted is lost."
 EMPTY_MESSAGE = "Nothing left for you to label in this project."
@@ -55,21 +55,10 @@ EMPTY_MESSAGE = "Nothing left for you to label in this project."
 # --------------------------------------------------------------------------- showing one item
 
 
-def array_png(arr: np.ndarray, size: int = DISPLAY_PIXELS) -> bytes:
-    """A 2-D (grey) or 3-D (colour) array as PNG bytes, scaled up without blur, values stretched to 0-255."""
-    a = np.asarray(arr, dtype=float)
-    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4):
-        a = np.moveaxis(a, 0, -1)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    finite = a[np.isfinite(a)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    scaled = np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo)
-    image = Image.fromarray((np.nan_to_num(np.clip(scaled, 0, 1)) * 255).astype(np.uint8))
-    factor = max(1, size // max(image.size))
-    image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+def array_png(arr: np.ndarray) -> bytes:
+    """A 2-D (grey) or 3-D (colour) array as PNG bytes, scaled up without blur (see :mod:`superintendent.images`)."""
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    array_to_image(arr).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -85,11 +74,6 @@ def file_png(path: Path, max_pixels: int = MAX_FILE_PIXELS) -> bytes:
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
         raise ValidationError(f"cannot show image file {str(path)!r}: {exc}") from None
     return out.getvalue()
-
-
-def is_image_array(x: Any) -> bool:
-    return isinstance(x, np.ndarray) and x.dtype.kind in "biuf" and (
-        x.ndim == 2 or (x.ndim == 3 and (x.shape[-1] in (1, 3, 4) or x.shape[0] in (1, 3, 4))))
 
 
 def image_file(data: Any) -> Path | None:

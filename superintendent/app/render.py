@@ -8,30 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from superintendent.app import resources
-
-DISPLAY_PIXELS = 280
-
-
-def array_to_image(arr: np.ndarray, size: int = DISPLAY_PIXELS) -> Image.Image:
-    """A 2-D (grey) or 3-D (colour) array as a crisp, scaled-up image (nearest neighbour, no blur)."""
-    a = np.asarray(arr, dtype=float)
-    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4):
-        a = np.moveaxis(a, 0, -1)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    lo, hi = np.nanmin(a), np.nanmax(a)
-    scaled = np.zeros_like(a) if hi <= lo else (a - lo) / (hi - lo)
-    image = Image.fromarray((np.nan_to_num(scaled) * 255).astype(np.uint8))
-    factor = max(1, size // max(image.size))
-    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-
-
-def _is_image_array(x: Any) -> bool:
-    return isinstance(x, np.ndarray) and (x.ndim == 2 or (x.ndim == 3 and (x.shape[-1] in (1, 3, 4) or x.shape[0] in (1, 3, 4))))
-
+from superintendent.images import array_to_image, is_image_array
 
 def _safe_upload_path(path: str) -> Path | None:
     """Only files under the app's upload folder are shown."""
@@ -42,7 +21,7 @@ def _safe_upload_path(path: str) -> Path | None:
 
 def show_item(data: Any, data_type: str = "any", display_columns: list[str] | None = None) -> None:
     """Draw one item; for table rows, only ``display_columns`` (all fields when None)."""
-    if _is_image_array(data):
+    if is_image_array(data):
         st.image(array_to_image(data), output_format="PNG")
     elif isinstance(data, dict) and "image_path" in data:
         path = _safe_upload_path(str(data["image_path"]))
