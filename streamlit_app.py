@@ -30,6 +30,8 @@ pages = [
     st.Page("pages/progress.py", title="Progress", icon=":material/monitoring:"),
     st.Page("pages/model.py", title="Model", icon=":material/model_training:"),
 ]
+if user.can("review"):
+    pages.append(st.Page("pages/review.py", title="Review", icon=":material/fact_check:"))
 if user.can("admin"):
     pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
 with database_trouble_shown():

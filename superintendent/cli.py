@@ -99,7 +99,12 @@ def cmd_import(args: argparse.Namespace) -> int:
                               "(set SUPERINTENDENT_MAX_UPLOAD_MB to change it)")
     data = path.read_bytes()
     plan = None
-    fmt = importers.detect_format(path.name)
+    fmt = importers.detect_format(path.name, data) if args.format is None else args.format
+    if fmt in importers.INTEROP_FORMATS:
+        if any(v is not None for v in (args.display_columns, args.model_columns, args.label_column, args.id_column)):
+            raise ValidationError(f"column options apply to tables; {path.name} is read as {fmt} (use --data-key / --from-name)")
+    elif args.data_key is not None or args.from_name is not None:
+        raise ValidationError(f"--data-key and --from-name apply to Label Studio tasks; {path.name} is read as {fmt}")
     if fmt in ("csv", "parquet", "json", "jsonl"):
         columns = list(importers.read_table(data, fmt, limits).columns)
         skip = {args.label_column, args.id_column}
@@ -109,7 +114,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     elif any(v is not None for v in (args.display_columns, args.model_columns, args.label_column, args.id_column)):
         raise ValidationError(f"column options apply to tables (CSV, Parquet, JSON); {path.name} is {fmt}")
     prepared = importers.prepare_upload(path.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
-                                        limits=limits, upload_dir=settings.upload_dir)
+                                        limits=limits, upload_dir=settings.upload_dir, fmt=fmt,
+                                        allow_free_text=project.allow_free_text, data_key=args.data_key, from_name=args.from_name)
     with tqdm(total=prepared.n_rows, unit="item", desc=f"importing into {project.name}", file=sys.stderr) as bar:
         result = importers.import_prepared(engine, project, prepared, progress=lambda f: bar.update(round(f * prepared.n_rows) - bar.n))
     print(f"imported {result.added} new items into {project.name!r} ({result.already_present} already there, {result.labelled} labels)")
@@ -121,7 +127,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     engine = _engine(args)
     project = _project(engine, args.project)
-    data = exporting.export_labels(engine, project, args.format)
+    data = exporting.export_labels(engine, project, args.format, individual=args.individual, from_name=args.from_name,
+                                   to_name=args.to_name, image_value=args.image_value)
     Path(args.output).write_bytes(data)
     print(f"wrote {len(data):,} bytes of {project.name!r} labels to {args.output}")
     return 0
@@ -199,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("create-user", "create a user (password from a prompt, or stdin when piped)", cmd_create_user)
     p.add_argument("name")
-    p.add_argument("--role", choices=["admin", "labeller"], required=True)
+    p.add_argument("--role", choices=["admin", "reviewer", "labeller"], required=True)  # auth.HUMAN_ROLES (imported lazily)
     p.add_argument("--display-name")
 
     p = command("create-project", "create a project (the model factory is code: only people with database access set it)",
@@ -225,11 +232,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-columns", help="comma-separated columns for the model (default: the displayed ones)")
     p.add_argument("--label-column", help="column of existing labels")
     p.add_argument("--id-column", help="column of item ids")
+    p.add_argument("--format", choices=["csv", "parquet", "json", "jsonl", "npy", "npz", "zip", "label-studio", "items-jsonl"],
+                   help="read the file as this format (default: from its extension and content; Label Studio tasks are recognised)")
+    p.add_argument("--data-key", help="Label Studio: the key of each task's data that holds the item (default: the only one)")
+    p.add_argument("--from-name", help="Label Studio: the Choices control whose choices are the labels (default: the only one)")
 
     p = command("export", "write a project's labels to a file", cmd_export)
     p.add_argument("project")
-    p.add_argument("--format", choices=["csv", "json", "parquet"], required=True)
+    p.add_argument("--format", choices=["csv", "json", "parquet", "jsonl", "label-studio"], required=True,
+                   help="csv/json/parquet: a table of labels; jsonl: one object per item; label-studio: Label Studio tasks")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--individual", action="store_true", help="tables: one row per annotation (who, what, when) beside the consensus")
+    p.add_argument("--from-name", default="label", help="label-studio: name of the Choices control (default: label)")
+    p.add_argument("--to-name", help="label-studio: name of the object the choices label (default: the data key, e.g. text)")
+    p.add_argument("--image-value", choices=["path", "name"], default="path",
+                   help="label-studio: images as their file path on this server (default) or their original file name")
 
     p = command("orchestrate", "retrain models on a schedule until stopped (SIGTERM / Ctrl-C stop it cleanly)", cmd_orchestrate)
     which = p.add_mutually_exclusive_group(required=True)

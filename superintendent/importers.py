@@ -49,6 +49,7 @@ __all__ = [
 MB = 1024 * 1024
 TABLE_FORMATS = ("csv", "parquet", "json", "jsonl")
 ARRAY_FORMATS = ("npy", "npz")
+INTEROP_FORMATS = ("label-studio", "items-jsonl")  # read by superintendent.interop
 ACCEPTED_EXTENSIONS: dict[str, str] = {
     ".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
     ".npy": "npy", ".npz": "npz", ".zip": "zip",
@@ -113,6 +114,7 @@ class PreparedImport:
     file_paths: list[str] | None = None
     display_columns: list[str] | None = None  # table rows: which fields labellers see ...
     model_columns: list[str] | None = None  # ... and which the model gets (stored in the project's settings)
+    annotations: list[Any] | None = None  # per item, interop.ImportedAnnotation of named annotators (Label Studio, items JSONL)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -153,8 +155,13 @@ def _name(name: str | None) -> str:
     return repr(name) if name else "the file"
 
 
-def detect_format(filename: str | os.PathLike[str]) -> str:
-    """The format of an upload from its file name's extension (case-insensitive)."""
+def detect_format(filename: str | os.PathLike[str], data: bytes | None = None) -> str:
+    """The format of an upload from its file name's extension (case-insensitive).
+
+    Given the content too, Label Studio tasks (``.json``, or a ``.zip`` with a
+    ``.json`` in it) are told as ``"label-studio"`` and exported items JSON
+    Lines as ``"items-jsonl"`` (see :func:`superintendent.interop.sniff_format`).
+    """
     if not isinstance(filename, (str, os.PathLike)):
         raise ValidationError(f"expected a file name such as 'data.csv'; got {type(filename).__name__}")
     name = os.fspath(filename)
@@ -165,6 +172,10 @@ def detect_format(filename: str | os.PathLike[str]) -> str:
         got = f"extension {suffix!r}" if suffix else "no extension"
         raise ValidationError(f"cannot tell the format of {name!r} from its name ({got}); accepted extensions: "
                               f"{', '.join(ACCEPTED_EXTENSIONS)}. Rename the file or convert it to one of these formats")
+    if data is not None:
+        from superintendent import interop
+
+        fmt = interop.sniff_format(fmt, data)
     return fmt
 
 
@@ -882,24 +893,38 @@ def plan_items(df: pd.DataFrame, plan: TablePlan, options: Sequence[Any] = (), l
 
 def prepare_upload(filename: str, data: bytes, *, plan: TablePlan | None = None, options: Sequence[Any] = (),
                    label_mode: str = "single", limits: ImportLimits = ImportLimits(),
-                   upload_dir: Path | str | None = None) -> PreparedImport:
+                   upload_dir: Path | str | None = None, fmt: str | None = None, allow_free_text: bool = False,
+                   data_key: str | None = None, from_name: str | None = None) -> PreparedImport:
     """Read and check an uploaded file; nothing touches the database.
 
     Tables become items through ``plan`` (default: every column shown and
     modelled, no labels, ids from the content); arrays give one item per row
     (labels from ``y`` of a .npz); a ZIP of images is saved under
     ``upload_dir`` and gives items ``{"image_path": ..., "name": ...}``.
+    Label Studio tasks and items JSON Lines (told from the content, or by
+    ``fmt="label-studio"``) are read by :mod:`superintendent.interop`
+    (``data_key`` / ``from_name`` pick the data key and the Choices control).
     """
     what = _name(filename)
     data = _as_bytes(data, what)
     if len(data) > limits.max_bytes:
         raise ValidationError(f"{what} is {_mb(len(data))}; the limit is {_mb(limits.max_bytes)}. Split it into smaller files")
-    fmt = detect_format(filename)
+    fmt = detect_format(filename, data) if fmt is None else _explicit_format(fmt, filename)
     if label_mode not in LABEL_MODES:
         raise ValidationError(f"label_mode must be one of {', '.join(LABEL_MODES)}; got {label_mode!r}")
     options = check_options(list(options) if options is not None else None)
     if not data:
         raise ValidationError(f"{what} is empty (0 bytes)")
+    if fmt in INTEROP_FORMATS:
+        from superintendent import interop
+
+        if plan is not None:
+            raise ValidationError(f"{what} holds {fmt} items; a column plan only applies to tables (CSV, Parquet, JSON, JSON Lines)")
+        kwargs = {"name": filename, "options": options, "label_mode": label_mode, "allow_free_text": allow_free_text,
+                  "limits": limits, "upload_dir": upload_dir}
+        if fmt == interop.ITEMS_JSONL:
+            return interop.prepare_items_jsonl(data, **kwargs)
+        return interop.prepare_label_studio(data, **kwargs, data_key=data_key, from_name=from_name)
     if fmt in TABLE_FORMATS:
         text_columns = [plan.id_column] if plan is not None and plan.id_column else []
         df = read_table(data, fmt, limits, text_columns=text_columns, name=filename)
@@ -925,6 +950,13 @@ def prepare_upload(filename: str, data: bytes, *, plan: TablePlan | None = None,
                             "height": [i.height for i in images[:PREVIEW_ROWS]]})
     return PreparedImport(items=items, external_ids=None, labels=None, preview=preview, n_rows=len(items),
                           file_paths=[str(img.path) for img in images])
+
+
+def _explicit_format(fmt: str, filename: str) -> str:
+    known = sorted(set(ACCEPTED_EXTENSIONS.values()) | set(INTEROP_FORMATS))
+    if fmt not in known:
+        raise ValidationError(f"unknown import format {fmt!r} for {_name(filename)}; formats: {', '.join(known)}")
+    return fmt
 
 
 def _short(x: Any) -> str:
@@ -994,6 +1026,10 @@ def import_prepared(engine: Any, project: Project | str | int, prepared: Prepare
             labelled += result.labelled
             if progress is not None:
                 progress(end / n)
+        if prepared.annotations is not None:  # named annotators (Label Studio, items JSONL): same transaction
+            from superintendent import interop
+
+            labelled += interop.write_annotations(s, proj, ids, prepared.annotations)
         if progress is not None and n == 0:
             progress(1.0)
     return queue.AddResult(added=added, already_present=present, labelled=labelled)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import enum
 import hashlib
 import io
 from collections import Counter, defaultdict
@@ -61,12 +62,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.auth import IMPORT_USER, ensure_user
+from superintendent.auth import IMPORT_USER, can, ensure_user
 from superintendent.store.db import session_scope
-from superintendent.store.models import Annotation, Item, Project, Role, Skip, User, utcnow
+from superintendent.store.models import Annotation, AnnotationRevision, Item, Project, Role, Skip, User, utcnow
 from superintendent.validation import (
     ConflictError,
     NotFoundError,
+    SuperintendentError,
     ValidationError,
     check_label,
     check_project_settings,
@@ -77,6 +79,7 @@ _I = Item.__table__
 _A = Annotation.__table__
 _S = Skip.__table__
 _U = User.__table__
+_R = AnnotationRevision.__table__
 # Matches the partial index's predicate word for word, so SQLite uses it too.
 _NOT_DONE = sa.text("NOT sp_item.done")
 
@@ -338,12 +341,17 @@ def current_task(session: Session, project: Project, user_id: int, *, now: dt.da
     return None if row is None else _task(row)
 
 
-def _candidate(project: Project, user_id: int, now: dt.datetime, *, skip_locked: bool = True) -> sa.Select:
-    """The next free item for ``user_id``: one seek along ``ix_item_queue``."""
+def _candidate(project: Project | Any, user_id: int | Any, now: dt.datetime | Any, *, skip_locked: bool = True) -> sa.Select:
+    """The next free item for ``user_id``: one seek along ``ix_item_queue``.
+
+    ``project`` may be a bound parameter standing for the project's id
+    (likewise ``user_id`` and ``now``): see :func:`_claim_statement`.
+    """
+    project_id = project.id if isinstance(project, Project) else project
     return (
         sa.select(_I.c.id)
         .where(
-            _I.c.project_id == project.id,
+            _I.c.project_id == project_id,
             _NOT_DONE,
             _free(now),
             ~sa.exists().where(_A.c.item_id == _I.c.id, _A.c.user_id == user_id),
@@ -353,6 +361,25 @@ def _candidate(project: Project, user_id: int, now: dt.datetime, *, skip_locked:
         .limit(1)
         .with_for_update(skip_locked=skip_locked)
     )
+
+
+_CLAIM_STATEMENTS: dict[bool, sa.Update] = {}
+
+
+def _claim_statement(skip_locked: bool) -> sa.Update:
+    """The claim ``UPDATE``, built once per lock mode from bound parameters (``claim_project``,
+    ``claim_user``, ``claim_now``, ``claim_until``): no expression building per label, and
+    SQLAlchemy compiles it once per dialect (its compiled cache)."""
+    stmt = _CLAIM_STATEMENTS.get(skip_locked)
+    if stmt is None:
+        when = _I.c.lease_expires_at.type
+        now, user = sa.bindparam("claim_now", type_=when), sa.bindparam("claim_user", type_=sa.Integer)
+        candidate = _candidate(sa.bindparam("claim_project", type_=sa.Integer), user, now, skip_locked=skip_locked).scalar_subquery()
+        stmt = (sa.update(_I).where(_I.c.id == candidate, _free(now), _NOT_DONE)
+                .values(leased_by=user, leased_at=now, lease_expires_at=sa.bindparam("claim_until", type_=when))
+                .returning(*_RETURNING))
+        _CLAIM_STATEMENTS[skip_locked] = stmt
+    return stmt
 
 
 def explain_claim(session: Session, project: Project, user_id: int) -> str:
@@ -384,22 +411,47 @@ def claim_next(session: Session, project: Project, user_id: int, *, now: dt.date
 
 
 def _lease_next(session: Session, project: Project, user_id: int, now: dt.datetime, *, skip_locked: bool) -> Any:
-    candidate = _candidate(project, user_id, now, skip_locked=skip_locked).scalar_subquery()
-    return session.execute(
-        sa.update(_I)
-        .where(_I.c.id == candidate, _free(now), _NOT_DONE)
-        .values(leased_by=user_id, leased_at=now, lease_expires_at=now + dt.timedelta(seconds=project.lease_seconds))
-        .returning(*_RETURNING)
-    ).first()
+    return session.connection().execute(_claim_statement(skip_locked), {
+        "claim_project": project.id, "claim_user": user_id, "claim_now": now,
+        "claim_until": now + dt.timedelta(seconds=project.lease_seconds)}).first()
+
+
+_LOCK_ITEM = (sa.select(_I.c.id, _I.c.project_id, _I.c.leased_by, _I.c.leased_at, _I.c.n_annotations)
+              .where(_I.c.id == sa.bindparam("lock_item_id", type_=_I.c.id.type)).with_for_update())
 
 
 def _lock_item(session: Session, project: Project, item_id: int) -> Any:
-    row = session.execute(
-        sa.select(_I.c.id, _I.c.project_id, _I.c.leased_by, _I.c.leased_at).where(_I.c.id == item_id).with_for_update()
-    ).first()
+    row = session.connection().execute(_LOCK_ITEM, {"lock_item_id": item_id}).first()
     if row is None or row.project_id != project.id:
         raise NotFoundError(f"item {item_id} is not in project {project.name!r}")
     return row
+
+
+# submit's annotation upsert and item update as one PostgreSQL statement. The item row is locked
+# already (_lock_item) and every writer of an item's annotations locks it first, so the other users'
+# annotations counted here cannot change under us; the statement's snapshot does not see its own
+# upsert, hence "others + 1" (after the upsert this user has exactly one annotation on the item).
+_PG_SUBMIT = sa.text("""
+WITH ann AS (
+    INSERT INTO sp_annotation (project_id, item_id, user_id, value, time_taken, created_at)
+    VALUES (:project_id, :item_id, :user_id, :value, :time_taken, :now)
+    ON CONFLICT (item_id, user_id) DO UPDATE
+        SET value = EXCLUDED.value, time_taken = EXCLUDED.time_taken, created_at = EXCLUDED.created_at
+    RETURNING item_id
+)
+UPDATE sp_item SET
+    n_annotations = c.n,
+    done = c.n >= :k,
+    leased_by = CASE WHEN sp_item.leased_by = :user_id THEN NULL ELSE sp_item.leased_by END,
+    leased_at = CASE WHEN sp_item.leased_by = :user_id THEN NULL ELSE sp_item.leased_at END,
+    lease_expires_at = CASE WHEN sp_item.leased_by = :user_id THEN NULL ELSE sp_item.lease_expires_at END
+FROM (SELECT 1 + (SELECT count(*) FROM sp_annotation o WHERE o.item_id = :item_id AND o.user_id <> :user_id) AS n
+      FROM ann) AS c
+WHERE sp_item.id = :item_id
+""").bindparams(sa.bindparam("project_id", type_=sa.Integer), sa.bindparam("item_id", type_=sa.BigInteger),
+                sa.bindparam("user_id", type_=sa.Integer), sa.bindparam("value", type_=sa.Text),
+                sa.bindparam("time_taken", type_=sa.Float), sa.bindparam("now", type_=_A.c.created_at.type),
+                sa.bindparam("k", type_=sa.Integer))
 
 
 def submit(session: Session, project: Project, user_id: int, item_id: int, value: Any, *,
@@ -408,12 +460,23 @@ def submit(session: Session, project: Project, user_id: int, item_id: int, value
 
     The label is checked against the project's options first (nothing is
     written if it is not one). A submit after the lease expired is kept.
+    A new label over the user's earlier, different one is kept in the
+    item's history (an ``edit`` revision).
     """
     label = serialization.dumps(_validate(project, value))
     now = now or utcnow()
     row = _lock_item(session, project, item_id)  # serialises concurrent submits of one item
     if time_taken is None and row.leased_by == user_id and row.leased_at is not None:
         time_taken = max(0.0, (now - row.leased_at).total_seconds())
+    old = None
+    if row.n_annotations:  # only then can this user have labelled it before: a first label costs no extra statement
+        old = session.execute(sa.select(_A.c.value).where(_A.c.item_id == item_id, _A.c.user_id == user_id)).scalar_one_or_none()
+    if old is not None and old != label:
+        _add_revision(session, project, item_id, user_id, RevisionKind.edit, old, label, changed_by=user_id, now=now)
+    if session.get_bind().dialect.name == "postgresql":  # the same two writes in one statement: one round trip
+        session.connection().execute(_PG_SUBMIT, {"project_id": project.id, "item_id": item_id, "user_id": user_id, "value": label,
+                                                  "time_taken": time_taken, "now": now, "k": project.annotations_per_item})
+        return
     stmt = _insert(session)(_A).values(project_id=project.id, item_id=item_id, user_id=user_id, value=label,
                                        time_taken=time_taken, created_at=now)
     session.execute(stmt.on_conflict_do_update(
@@ -470,7 +533,8 @@ def undo(session: Session, project: Project, user_id: int, *, now: dt.datetime |
 
     Returns None when the user has nothing to undo. Raises
     :class:`ConflictError` (and changes nothing) if another labeller holds
-    the item right now.
+    the item right now. The removed label is kept in the item's history (an
+    ``undo`` revision).
     """
     now = now or utcnow()
     last = session.execute(
@@ -484,7 +548,9 @@ def undo(session: Session, project: Project, user_id: int, *, now: dt.datetime |
         holder = session.execute(sa.select(_I.c.lease_expires_at).where(_I.c.id == last.item_id)).scalar_one()
         if holder is not None and holder >= now:
             raise ConflictError(f"item {last.item_id} is being labelled by someone else right now; undo it once they are done")
-    session.execute(sa.delete(_A).where(_A.c.id == last.id))
+    removed = session.execute(sa.delete(_A).where(_A.c.id == last.id).returning(_A.c.value)).scalar_one_or_none()
+    if removed is not None:
+        _add_revision(session, project, last.item_id, user_id, RevisionKind.undo, removed, None, changed_by=user_id, now=now)
     release(session, project, user_id)
     count = sa.select(sa.func.count()).select_from(_A).where(_A.c.item_id == last.item_id).scalar_subquery()
     row = session.execute(
@@ -545,16 +611,30 @@ def _annotations_by_item(session: Session, project: Project, only_done: bool) ->
     return grouped
 
 
+def final_label(review_value: str | None, values: Sequence[Any], label_mode: str = "single") -> tuple[Any, bool]:
+    """An item's label for training and export, and whether it is a tie.
+
+    A reviewer's correction (``review_value``, JSON text) wins and is never a
+    tie; otherwise the :func:`consensus` of the annotations (None, no tie, if
+    there are none).
+    """
+    if review_value is not None:
+        return serialization.loads(review_value), False
+    if not values:
+        return None, False
+    return consensus(values, label_mode)
+
+
 def labelled_data(session: Session, project: Project) -> LabelledData:
-    """Features and consensus labels of the project's finished items, in item order."""
+    """Features and labels of the project's finished items, in item order: a reviewed label, else the consensus."""
     grouped = _annotations_by_item(session, project, only_done=True)
     ids, features, labels, ties = [], [], [], []
-    for item_id, data in session.execute(
-        sa.select(_I.c.id, _I.c.data).where(_I.c.project_id == project.id, _I.c.done).order_by(_I.c.id)
+    for item_id, data, review_value in session.execute(
+        sa.select(_I.c.id, _I.c.data, _I.c.review_value).where(_I.c.project_id == project.id, _I.c.done).order_by(_I.c.id)
     ):
-        if item_id not in grouped:
+        if item_id not in grouped and review_value is None:
             continue
-        label, tie = consensus(grouped[item_id], project.label_mode)
+        label, tie = final_label(review_value, grouped.get(item_id, []), project.label_mode)
         ids.append(item_id)
         features.append(serialization.loads(data))
         labels.append(label)
@@ -564,10 +644,10 @@ def labelled_data(session: Session, project: Project) -> LabelledData:
 
 
 def all_labels(session: Session, project: Project) -> list[Any]:
-    """One entry per item in the order added: its consensus label, or None while unfinished."""
+    """One entry per item in the order added: its reviewed or consensus label, or None while unfinished."""
     grouped = _annotations_by_item(session, project, only_done=True)
-    ids = session.execute(sa.select(_I.c.id).where(_I.c.project_id == project.id).order_by(_I.c.id)).scalars()
-    return [consensus(grouped[i], project.label_mode)[0] if i in grouped else None for i in ids]
+    rows = session.execute(sa.select(_I.c.id, _I.c.done, _I.c.review_value).where(_I.c.project_id == project.id).order_by(_I.c.id))
+    return [final_label(review, grouped.get(i, []), project.label_mode)[0] if done else None for i, done, review in rows]
 
 
 def unlabelled_batches(engine: Engine, project: Project, batch_size: int = 10_000) -> Iterator[tuple[np.ndarray, list[Any]]]:
@@ -596,6 +676,30 @@ def count_labelled(session: Session, project: Project) -> int:
 # The rows of a rewrite chunk that no labeller holds locked right now: the rewrite never waits on a
 # labeller (so it cannot deadlock with an undo or a submit); a row it skips keeps its old priority.
 _UNLOCKED = "(SELECT id FROM sp_item WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE SKIP LOCKED)"
+
+
+def _pg_rewrite_chunk(session: Session, project_id: int, rows: Any, with_hints: bool) -> int:
+    """One chunk of :func:`reprioritise` on PostgreSQL: ``COPY`` (id, priority[, hint, confidence]) into a
+    temporary table, then one ``UPDATE ... FROM`` of the rows no labeller holds locked (``SKIP LOCKED``).
+    No per-row statements and no giant literal arrays to parse and plan."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    buffer.seek(0)
+    columns = "id, p, h, c" if with_hints else "id, p"
+    assign = "priority = u.p, hint = u.h, hint_confidence = u.c" if with_hints else "priority = u.p"
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    try:
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS sp_priority_staging (id bigint PRIMARY KEY, p double precision, h text, "
+                       "c double precision) ON COMMIT DROP")
+        cursor.copy_expert(f"COPY sp_priority_staging ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.execute("ANALYZE sp_priority_staging")
+        cursor.execute(f"UPDATE sp_item AS i SET {assign} FROM sp_priority_staging AS u "
+                       "WHERE i.id = u.id AND i.project_id = %(project)s AND i.id IN ("
+                       "SELECT s.id FROM sp_item AS s JOIN sp_priority_staging AS t ON s.id = t.id "
+                       "ORDER BY s.id FOR UPDATE OF s SKIP LOCKED)", {"project": project_id})
+        return cursor.rowcount
+    finally:
+        cursor.close()
 
 
 def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.ndarray, priorities: Sequence[float] | np.ndarray,
@@ -627,16 +731,9 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
         chunk_ids, chunk_prio = ids[start:stop].tolist(), prio[start:stop].tolist()
         with session_scope(engine) as session:
             if engine.dialect.name == "postgresql":
-                if with_hints:
-                    sql = ("UPDATE sp_item AS i SET priority = u.p, hint = u.h, hint_confidence = u.c FROM unnest("
-                           "CAST(:ids AS bigint[]), CAST(:ps AS double precision[]), CAST(:hs AS text[]), CAST(:cs AS double precision[])) "
-                           "AS u(id, p, h, c) WHERE i.id = u.id AND i.project_id = :project AND i.id IN " + _UNLOCKED)
-                    params = {"ids": chunk_ids, "ps": chunk_prio, "hs": hint_text[start:stop], "cs": conf[start:stop], "project": project.id}
-                else:
-                    sql = ("UPDATE sp_item AS i SET priority = u.p FROM unnest(CAST(:ids AS bigint[]), CAST(:ps AS double precision[])) "
-                           "AS u(id, p) WHERE i.id = u.id AND i.project_id = :project AND i.id IN " + _UNLOCKED)
-                    params = {"ids": chunk_ids, "ps": chunk_prio, "project": project.id}
-                changed += session.execute(sa.text(sql), params).rowcount
+                rows = (zip(chunk_ids, chunk_prio, hint_text[start:stop], conf[start:stop]) if with_hints
+                        else zip(chunk_ids, chunk_prio))
+                changed += _pg_rewrite_chunk(session, project.id, rows, with_hints)
             else:
                 conn = session.connection()
                 if with_hints:
@@ -705,3 +802,322 @@ def update_project(session: Session, project: Project, **changes: Any) -> Projec
     if project.annotations_per_item != old_k:
         session.execute(sa.update(_I).where(_I.c.project_id == project.id).values(done=_I.c.n_annotations >= project.annotations_per_item))
     return project
+
+
+# --------------------------------------------------------------------------- history, own labels, review
+
+
+class RevisionKind(str, enum.Enum):
+    edit = "edit"  # a labeller changed their own label
+    review = "review"  # a reviewer set or cleared an item's corrected label
+    undo = "undo"  # a labeller took their label back
+
+
+class NotAllowedError(SuperintendentError, PermissionError):
+    """The account's role does not allow this (e.g. a labeller trying to review)."""
+
+
+def _add_revision(session: Session, project: Project, item_id: int, user_id: int | None, kind: RevisionKind,
+                  old: str | None, new: str | None, *, changed_by: int, now: dt.datetime) -> None:
+    """One history row (values are JSON text, None for "no label"); rows are only ever added."""
+    session.execute(sa.insert(_R).values(project_id=project.id, item_id=item_id, user_id=user_id, kind=kind.value,
+                                         old_value=old, new_value=new, changed_by=changed_by, changed_at=now))
+
+
+def recent_labels(session: Session, project: Project, user_id: int, limit: int = 20) -> list[AnnotationRow]:
+    """``user_id``'s latest labels in the project, most recent first (one seek along their index)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError(f"limit must be a positive whole number; got {limit!r}")
+    stmt = (sa.select(_A.c.item_id, _I.c.external_id, _U.c.username, _A.c.value, _A.c.created_at, _A.c.time_taken)
+            .select_from(_A.join(_I, _A.c.item_id == _I.c.id).join(_U, _A.c.user_id == _U.c.id))
+            .where(_A.c.project_id == project.id, _A.c.user_id == user_id)
+            .order_by(_A.c.created_at.desc(), _A.c.id.desc()).limit(limit))
+    return [AnnotationRow(r.item_id, r.external_id, r.username, serialization.loads(r.value), r.created_at, r.time_taken)
+            for r in session.execute(stmt)]
+
+
+def item_data(session: Session, project: Project, item_id: int) -> Any:
+    """One item's payload (to show it again); :class:`NotFoundError` if it is not in the project."""
+    row = session.execute(sa.select(_I.c.project_id, _I.c.data).where(_I.c.id == item_id)).first()
+    if row is None or row.project_id != project.id:
+        raise NotFoundError(f"item {item_id} is not in project {project.name!r}")
+    return serialization.loads(row.data)
+
+
+def change_own_label(session: Session, project: Project, user_id: int, item_id: int, value: Any, *,
+                     now: dt.datetime | None = None) -> bool:
+    """Change ``user_id``'s existing label of an item; the old one is kept in the history (``edit``).
+
+    Returns False (and writes nothing) when the label is unchanged. The
+    label's time stays that of the first labelling; the change has its own
+    time in the history. Raises :class:`NotFoundError` if the user has not
+    labelled the item, :class:`ValidationError` for a label that is not an option.
+    """
+    label = serialization.dumps(_validate(project, value))
+    now = now or utcnow()
+    _lock_item(session, project, item_id)  # serialises with submits, undos and reviews of the item
+    mine = sa.and_(_A.c.item_id == item_id, _A.c.user_id == user_id)
+    old = session.execute(sa.select(_A.c.value).where(mine)).scalar_one_or_none()
+    if old is None:
+        raise NotFoundError(f"you have no label on item {item_id} in project {project.name!r} to change; label it on the Label page")
+    if old == label:
+        return False
+    session.execute(sa.update(_A).where(mine).values(value=label))
+    _add_revision(session, project, item_id, user_id, RevisionKind.edit, old, label, changed_by=user_id, now=now)
+    return True
+
+
+def _check_reviewer(session: Session, user_id: int) -> None:
+    """The account is read afresh: a role taken away a moment ago counts at once."""
+    row = session.execute(sa.select(_U.c.role, _U.c.active).where(_U.c.id == user_id)).first()
+    if row is None or not row.active or not can(row.role, "review"):
+        raise NotAllowedError("only an admin or a reviewer may review labels; ask an admin for the reviewer role")
+
+
+def set_review(session: Session, project: Project, reviewer_id: int, item_id: int, value: Any, *,
+               now: dt.datetime | None = None) -> bool:
+    """Set a finished item's corrected label (it then wins over the consensus); the change is kept in the history.
+
+    Checked first, nothing written otherwise: the label (as in :func:`submit`),
+    the reviewer's role (:class:`NotAllowedError`), the item (in the project,
+    finished). Returns False when the item already had this reviewed label.
+    """
+    return _write_review(session, project, reviewer_id, item_id, serialization.dumps(_validate(project, value)), now or utcnow())
+
+
+def clear_review(session: Session, project: Project, reviewer_id: int, item_id: int, *, now: dt.datetime | None = None) -> bool:
+    """Remove an item's corrected label (the consensus counts again); kept in the history. False if there was none."""
+    return _write_review(session, project, reviewer_id, item_id, None, now or utcnow())
+
+
+def _write_review(session: Session, project: Project, reviewer_id: int, item_id: int, label: str | None, now: dt.datetime) -> bool:
+    _check_reviewer(session, reviewer_id)
+    row = session.execute(
+        sa.select(_I.c.project_id, _I.c.done, _I.c.review_value).where(_I.c.id == item_id).with_for_update()
+    ).first()  # the locked row's own columns are its latest version: concurrent reviews chain, none is lost
+    if row is None or row.project_id != project.id:
+        raise NotFoundError(f"item {item_id} is not in project {project.name!r}")
+    if label is not None and not row.done:
+        raise ValidationError(f"item {item_id} is not finished (it still needs labels); review it once it has all its annotations")
+    if row.review_value == label:
+        return False
+    session.execute(sa.update(_I).where(_I.c.id == item_id).values(
+        review_value=label, reviewed_by=None if label is None else reviewer_id, reviewed_at=None if label is None else now))
+    _add_revision(session, project, item_id, None, RevisionKind.review, row.review_value, label, changed_by=reviewer_id, now=now)
+    return True
+
+
+@dataclass(frozen=True)
+class LabelGiven:
+    """One labeller's current label of an item."""
+
+    user_id: int
+    username: str
+    label: Any
+    created_at: dt.datetime
+    time_taken: float | None
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """A finished item as the Review page lists it."""
+
+    item_id: int
+    external_id: str
+    annotations: list[LabelGiven]
+    consensus: Any
+    tie: bool
+    disagreement: bool
+    reviewed: Any = None  # the corrected label, or None
+    reviewed_by: str | None = None
+    reviewed_at: dt.datetime | None = None
+
+    @property
+    def final(self) -> Any:
+        """What training and export use: the corrected label, else the consensus."""
+        return self.consensus if self.reviewed is None else self.reviewed
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    rows: list[ReviewRow]
+    next_after: int | None  # pass as ``after`` for the next page; None when this is the last
+
+
+@dataclass(frozen=True)
+class Revision:
+    kind: str
+    labeller: str | None  # whose label changed; None for the item's reviewed label
+    old: Any
+    new: Any
+    changed_by: str | None
+    changed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class ItemHistory(ReviewRow):
+    data: Any = None
+    done: bool = False
+    revisions: list[Revision] = field(default_factory=list)
+
+
+def labellers(session: Session, project: Project) -> list[tuple[int, str]]:
+    """(id, user name) of everyone with a label in the project, by name."""
+    users = sa.select(_A.c.user_id).where(_A.c.project_id == project.id).distinct().subquery()
+    return [(r.id, r.username) for r in session.execute(
+        sa.select(_U.c.id, _U.c.username).where(_U.c.id.in_(sa.select(users.c.user_id))).order_by(_U.c.username))]
+
+
+def _given(session: Session, item_ids: Sequence[int]) -> dict[int, list[LabelGiven]]:
+    out: dict[int, list[LabelGiven]] = defaultdict(list)
+    if not item_ids:
+        return out
+    for r in session.execute(
+        sa.select(_A.c.item_id, _A.c.user_id, _U.c.username, _A.c.value, _A.c.created_at, _A.c.time_taken)
+        .select_from(_A.join(_U, _A.c.user_id == _U.c.id)).where(_A.c.item_id.in_(list(item_ids)))
+        .order_by(_A.c.item_id, _A.c.created_at, _A.c.id)
+    ):
+        out[r.item_id].append(LabelGiven(r.user_id, r.username, serialization.loads(r.value), r.created_at, r.time_taken))
+    return out
+
+
+_REVIEWER = _U.alias("reviewer")
+# The reviewer's name comes from a scalar sub-select, so it is read only for the rows a page returns.
+_ITEM_FOR_REVIEW = (_I.c.id, _I.c.external_id, _I.c.review_value, _I.c.reviewed_at,
+                    sa.select(_REVIEWER.c.username).where(_REVIEWER.c.id == _I.c.reviewed_by).scalar_subquery().label("reviewed_by_name"))
+
+
+def _review_row(project: Project, item: Any, given: list[LabelGiven]) -> dict[str, Any]:
+    values = [g.label for g in given]
+    label, tie = consensus(values, project.label_mode) if values else (None, False)
+    return dict(item_id=item.id, external_id=item.external_id, annotations=given, consensus=label, tie=tie,
+                disagreement=len({serialization.dumps(v) for v in values}) > 1,
+                reviewed=None if item.review_value is None else serialization.loads(item.review_value),
+                reviewed_by=item.reviewed_by_name if item.review_value is not None else None, reviewed_at=item.reviewed_at)
+
+
+def _has_label(row: ReviewRow, label: Any) -> bool:
+    def holds(value: Any) -> bool:
+        return label in value if isinstance(value, list) else value == label
+    return any(holds(g.label) for g in row.annotations) or (row.reviewed is not None and holds(row.reviewed))
+
+
+def review_items(session: Session, project: Project, *, label: Any = None, labeller_id: int | None = None,
+                 disagreement: bool = False, ties: bool = False, unreviewed: bool = False,
+                 after: int | None = None, limit: int = 50, newest_first: bool = True) -> ReviewPage:
+    """One page of the project's finished items for review, by item id (newest first by default).
+
+    Filters: ``label`` (some labeller, or the reviewer, gave it), ``labeller_id``
+    (that user labelled the item), ``disagreement`` (the labels differ),
+    ``ties`` (the consensus is a tie), ``unreviewed`` (no corrected label yet).
+    Pages are keyset pages: pass the previous page's ``next_after`` as
+    ``after``; each page reads only as far into the items as it needs.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise ValidationError(f"limit must be a whole number from 1 to 1000; got {limit!r}")
+    if label is not None:
+        label = _validate(project, [label] if project.label_mode == "multi" else label)
+        label = label[0] if project.label_mode == "multi" else label
+    # Items are read in id order along the primary key and stop at the page's end. On SQLite, "+ 0" keeps the
+    # planner off the (project, external id) index, which would read every item of the project and sort them.
+    in_project = (_I.c.project_id + 0 if session.get_bind().dialect.name == "sqlite" else _I.c.project_id) == project.id
+    stmt = sa.select(*_ITEM_FOR_REVIEW).where(in_project, _I.c.done)
+    annotated = sa.select(_A.c.item_id).where(_A.c.project_id == project.id)
+    if unreviewed:
+        stmt = stmt.where(_I.c.review_value.is_(None))
+    if labeller_id is not None:
+        stmt = stmt.where(_I.c.id.in_(annotated.where(_A.c.user_id == labeller_id)))
+    if disagreement or ties:  # the labels differ (one aggregate over the project's annotations); ties are picked out below
+        stmt = stmt.where(_I.c.id.in_(annotated.group_by(_A.c.item_id).having(sa.func.min(_A.c.value) != sa.func.max(_A.c.value))))
+    if label is not None:
+        text = serialization.dumps(label)
+        if project.label_mode == "multi":  # a cheap pre-filter on the JSON text; the exact test is below
+            stmt = stmt.where(sa.or_(_I.c.id.in_(annotated.where(_A.c.value.contains(text, autoescape=True))),
+                                     _I.c.review_value.contains(text, autoescape=True)))
+        else:
+            stmt = stmt.where(sa.or_(_I.c.id.in_(annotated.where(_A.c.value == text)), _I.c.review_value == text))
+    order = _I.c.id.desc() if newest_first else _I.c.id
+    rows: list[ReviewRow] = []
+    cursor = after
+    batch = max(limit + 1, 100)
+    while len(rows) <= limit:
+        page = stmt
+        if cursor is not None:
+            page = page.where(_I.c.id < cursor if newest_first else _I.c.id > cursor)
+        items = session.execute(page.order_by(order).limit(batch)).all()
+        given = _given(session, [i.id for i in items])
+        for item in items:
+            row = ReviewRow(**_review_row(project, item, given.get(item.id, [])))
+            if (ties and not row.tie) or (label is not None and not _has_label(row, label)):
+                continue
+            rows.append(row)
+        if len(items) < batch:
+            break
+        cursor = items[-1].id
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return ReviewPage(rows, rows[-1].item_id if more else None)
+
+
+def item_history(session: Session, project: Project, item_id: int) -> ItemHistory:
+    """Everything about one item for review: its data, each labeller's label and time, consensus,
+    corrected label, and every change in order (edits, undos, reviews)."""
+    item = session.execute(
+        sa.select(*_ITEM_FOR_REVIEW, _I.c.project_id, _I.c.data, _I.c.done).where(_I.c.id == item_id)
+    ).first()
+    if item is None or item.project_id != project.id:
+        raise NotFoundError(f"item {item_id} is not in project {project.name!r}")
+    labeller, changer = _U.alias("labeller"), _U.alias("changer")
+    revisions = [
+        Revision(r.kind, r.labeller, None if r.old_value is None else serialization.loads(r.old_value),
+                 None if r.new_value is None else serialization.loads(r.new_value), r.changer, r.changed_at)
+        for r in session.execute(
+            sa.select(_R.c.kind, labeller.c.username.label("labeller"), _R.c.old_value, _R.c.new_value,
+                      changer.c.username.label("changer"), _R.c.changed_at)
+            .select_from(_R.outerjoin(labeller, labeller.c.id == _R.c.user_id).outerjoin(changer, changer.c.id == _R.c.changed_by))
+            .where(_R.c.item_id == item_id).order_by(_R.c.changed_at, _R.c.id))
+    ]
+    return ItemHistory(**_review_row(project, item, _given(session, [item_id]).get(item_id, [])),
+                       data=serialization.loads(item.data), done=bool(item.done), revisions=revisions)
+
+
+@dataclass(frozen=True)
+class FinalLabel:
+    item_id: int
+    external_id: str
+    label: Any
+    source: str  # "review" or "consensus"
+    tie: bool
+    reviewed_by: str | None
+    reviewed_at: dt.datetime | None
+
+
+def final_labels(session: Session, project: Project) -> list[FinalLabel]:
+    """One row per finished item, in item order: the label training uses (reviewed, else consensus)."""
+    grouped = _annotations_by_item(session, project, only_done=True)
+    out = []
+    for item in session.execute(sa.select(*_ITEM_FOR_REVIEW).where(_I.c.project_id == project.id, _I.c.done).order_by(_I.c.id)):
+        if item.id not in grouped and item.review_value is None:
+            continue
+        label, tie = final_label(item.review_value, grouped.get(item.id, []), project.label_mode)
+        reviewed = item.review_value is not None
+        out.append(FinalLabel(item.id, item.external_id, label, "review" if reviewed else "consensus", tie,
+                              item.reviewed_by_name if reviewed else None, item.reviewed_at if reviewed else None))
+    return out
+
+
+# --------------------------------------------------------------------------- model guesses (stopping signal)
+
+
+def hints_between(session: Session, project: Project, first_id: int, last_id: int) -> dict[int, str]:
+    """The stored guesses (``hint``, JSON text) of the project's unfinished items with ids in [first_id, last_id].
+
+    A retrain reads these, batch by batch, before it writes new guesses, to
+    count how many predictions changed since the previous run. Items
+    without a guess are left out.
+    """
+    rows = session.execute(
+        sa.select(_I.c.id, _I.c.hint).where(_I.c.project_id == project.id, _NOT_DONE, _I.c.id >= first_id, _I.c.id <= last_id,
+                                            _I.c.hint.is_not(None))
+    )
+    return {int(item_id): hint for item_id, hint in rows}

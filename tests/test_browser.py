@@ -58,7 +58,8 @@ def server(tmp_path):
            "SUPERINTENDENT_RUN_SCHEDULER": "false"}
     log = open(tmp_path / "streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+                             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                             "--server.fileWatcherType", "none"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -112,15 +113,16 @@ def shot(page, name):
 def log_in(page, base, name, password=PASSWORD):
     page.goto(base)
     settle(page)
-    page.get_by_role("button", name="Log in").wait_for(timeout=30_000)
-    user, secret = page.get_by_label("User name"), page.get_by_role("textbox", name="Password")
+    page.get_by_role("button", name="Log in").last.wait_for(timeout=30_000)
+    # .last: while the first script run redraws, the form can briefly be on the page twice
+    user, secret = page.get_by_label("User name").last, page.get_by_role("textbox", name="Password").last
     for _ in range(5):  # the first script run may still redraw the form: type until the values stick
         user.fill(name)
         secret.fill(password)
         page.wait_for_timeout(300)
         if user.input_value() == name and secret.input_value() == password:
             break
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in").last.click()
     page.get_by_text("Signed in as").first.wait_for(timeout=30_000)
     settle(page)
     # The login cookie's component answers a moment later with a full rerun; a click on a fragment's button
@@ -253,6 +255,8 @@ def test_first_run_to_export(server, browser, tmp_path):
     page.get_by_role("tab", name="Export labels").click()
     page.get_by_label("Project", exact=True).click()
     page.get_by_role("option", name="reviews").click()
+    settle(page)
+    page.get_by_text("Every individual annotation").click()  # one row per annotation, with who gave it
     settle(page)
     page.get_by_role("button", name="Prepare export").click()
     settle(page)

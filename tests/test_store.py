@@ -100,6 +100,7 @@ def test_cli_round_trip(tmp_path):
 
     assert cli("create-user", "Ann", "--role", "admin", stdin="long enough pw\n").stdout.strip() == "created admin 'ann'"
     assert "at least 8 characters" in cli("create-user", "bo", "--role", "labeller", stdin="short\n").stderr
+    assert cli("create-user", "Rita", "--role", "reviewer", stdin="long enough pw\n").stdout.strip() == "created reviewer 'rita'"
     assert cli("demo").returncode == 0
     (tmp_path / "words.csv").write_text("id,word,label\nw1,lovely,positive\nw2,dreadful,negative\nw3,sunny,\n")
     out = cli("import", "Demo: word sentiment", str(tmp_path / "words.csv"), "--id-column", "id", "--label-column", "label")
@@ -108,7 +109,10 @@ def test_cli_round_trip(tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     assert cli("export", "Demo: word sentiment", "--format", "csv", "-o", str(tmp_path / "out.csv")).returncode == 0
     rows = (tmp_path / "out.csv").read_text().splitlines()
-    assert rows[0] == "item_id,external_id,label,user,created_at,time_taken_s" and len(rows) == 3
+    assert rows[0] == "item_id,external_id,label,tie,n_annotations,reviewed_by" and len(rows) == 3
+    assert cli("export", "Demo: word sentiment", "--format", "csv", "--individual", "-o", str(tmp_path / "each.csv")).returncode == 0
+    each = (tmp_path / "each.csv").read_text().splitlines()
+    assert each[0].startswith("item_id,external_id,user,label,created_at") and len(each) == 3
     out = cli("orchestrate", "--all", "--interval-n-labels", "1", "--max-runs", "1", "--interval-seconds", "0.5")
     assert out.returncode == 0 and "1 run(s) done" in out.stdout
     out = cli("create-project", "birds", "--options", "robin,wren", "--model-preset", "tfidf_logistic_regression")

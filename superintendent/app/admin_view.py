@@ -26,6 +26,9 @@ from superintendent.validation import ACQUISITION_NAMES, SuperintendentError
 DATA_TYPES = ("image", "text", "tabular", "any")
 NEW = "➕ New project"
 AUDIT_ROWS = 200
+READ_AS = {"csv": "CSV table", "parquet": "Parquet table", "json": "JSON table", "jsonl": "JSON Lines table", "npy": ".npy array",
+           "npz": ".npz arrays", "zip": "ZIP of images", "label-studio": "Label Studio tasks", "items-jsonl": "exported items (JSON Lines)"}
+EXPORT_AS = {"csv": "CSV", "json": "JSON", "parquet": "Parquet", "jsonl": "JSON Lines (items)", "label-studio": "Label Studio JSON"}
 
 
 def _parse_options(text: str) -> list:
@@ -58,7 +61,9 @@ def projects_tab(user: CurrentUser) -> None:
                               format_func=lambda k: MODEL_PRESETS.get(k, "no model (no active learning)"))
         c1, c2, c3 = st.columns(3)
         acquisition = c1.selectbox("Acquisition function", ACQUISITION_NAMES,
-                                   index=ACQUISITION_NAMES.index(project.acquisition_function) if project else ACQUISITION_NAMES.index("margin"))
+                                   index=ACQUISITION_NAMES.index(project.acquisition_function) if project else ACQUISITION_NAMES.index("margin"),
+                                   help="A name ending in _diverse keeps the top of the queue free of near-duplicates when several "
+                                        "labellers claim at once (docs: concepts.md, batch-aware acquisition).")
         shuffle = c2.slider("Shuffle proportion", 0.0, 1.0, value=float(project.shuffle_prop) if project else 0.1, step=0.05)
         overlap = c3.number_input("Annotations per item", 1, 100, value=project.annotations_per_item if project else 1)
         c1, c2, c3 = st.columns(3)
@@ -111,16 +116,26 @@ def upload_tab(user: CurrentUser) -> None:
         return
     project = st.selectbox("Into project", projects, format_func=lambda p: p.name, key="admin-upload-project")
     limit_mb = resources.settings().max_upload_mb
-    st.caption(f"CSV, Parquet, JSON / JSON Lines (text and table rows), .npy / .npz arrays, or a ZIP of PNG / JPEG images; "
-               f"at most {limit_mb} MB.")
+    st.caption(f"CSV, Parquet, JSON / JSON Lines (text and table rows), .npy / .npz arrays, a ZIP of PNG / JPEG images, "
+               f"Label Studio tasks (JSON, or a ZIP of the JSON and its images) or an exported items JSON Lines; at most {limit_mb} MB.")
     upload = st.file_uploader("Data file", type=["csv", "parquet", "json", "jsonl", "ndjson", "npy", "npz", "zip"], key="admin-upload-file")
     if upload is None:
         return
     data = upload.getvalue()
     limits = importers.ImportLimits(max_bytes=limit_mb * 1024 * 1024)
     plan = None
+    data_key = from_name = None
     try:
-        fmt = importers.detect_format(upload.name)
+        by_name = importers.detect_format(upload.name)
+        choices = list(dict.fromkeys([importers.detect_format(upload.name, data), by_name]
+                                     + (["label-studio"] if by_name in ("json", "zip") else [])))
+        fmt = st.selectbox("Read as", choices, key="admin-upload-format", format_func=lambda f: READ_AS.get(f, f))
+        if fmt == "label-studio":
+            c1, c2 = st.columns(2)
+            data_key = c1.text_input("Data key (optional)", key="admin-upload-data-key",
+                                     help="The key of each task's data that holds the item; default: the only key") or None
+            from_name = c2.text_input("Choices control (optional)", key="admin-upload-from-name",
+                                      help="The from_name whose choices are the labels; default: the only one") or None
         if fmt in ("csv", "parquet", "json", "jsonl"):
             frame = importers.read_table(data, fmt, limits)
             columns = list(frame.columns)
@@ -133,7 +148,8 @@ def upload_tab(user: CurrentUser) -> None:
             plan = importers.TablePlan(display_columns=[c for c in display if c not in (label_col, id_col)],
                                        model_columns=[c for c in model if c not in (label_col, id_col)], label_column=label_col, id_column=id_col)
         prepared = importers.prepare_upload(upload.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
-                                            limits=limits, upload_dir=resources.settings().upload_dir)
+                                            limits=limits, upload_dir=resources.settings().upload_dir, fmt=fmt,
+                                            allow_free_text=project.allow_free_text, data_key=data_key, from_name=from_name)
     except SuperintendentError as exc:
         st.error(f"Nothing was imported: {exc}")
         return
@@ -165,7 +181,7 @@ def users_tab(user: CurrentUser) -> None:
         username = st.text_input("User name", key="admin-new-username")
         display = st.text_input("Display name", key="admin-new-display")
         password = st.text_input("Password", type="password", key="admin-new-password", help=f"At least {auth.MIN_PASSWORD_LENGTH} characters")
-        role = st.selectbox("Role", auth.HUMAN_ROLES, index=1, key="admin-new-role")
+        role = st.selectbox("Role", auth.HUMAN_ROLES, index=auth.HUMAN_ROLES.index("labeller"), key="admin-new-role")
         if st.form_submit_button("Create user"):
             def create(s: Session) -> None:
                 new = auth.create_user(s, username, password, role, display_name=display)
@@ -178,7 +194,7 @@ def users_tab(user: CurrentUser) -> None:
     chosen = next((u for u in users if u.username == target), None)
     with right.form("admin-user-edit"):
         new_role = st.selectbox("Role", auth.HUMAN_ROLES, key="admin-edit-role",
-                                index=auth.HUMAN_ROLES.index(chosen.role) if chosen and chosen.role in auth.HUMAN_ROLES else 1)
+                                index=auth.HUMAN_ROLES.index(chosen.role if chosen and chosen.role in auth.HUMAN_ROLES else "labeller"))
         new_password = st.text_input("New password (leave empty to keep)", type="password", key="admin-edit-password")
         active = st.checkbox("Active (may log in)", value=chosen.active if chosen else True, key="admin-edit-active")
         if st.form_submit_button("Apply"):
@@ -221,23 +237,35 @@ def export_tab(user: CurrentUser) -> None:
         st.info("No projects yet.")
         return
     project = st.selectbox("Project", projects, format_func=lambda p: p.name, key="admin-export-project")
-    fmt = st.radio("Format", list(exporting.FORMATS), horizontal=True, key="admin-export-format")
+    fmt = st.radio("Format", list(exporting.FORMATS), horizontal=True, key="admin-export-format", format_func=lambda f: EXPORT_AS.get(f, f))
+    individual = False
+    ls_options: dict = {}
+    if fmt in exporting.TABLE_FORMATS:
+        individual = st.checkbox("Every individual annotation (one row per annotation, beside the consensus)", key="admin-export-individual")
+    elif fmt == "label-studio":
+        c1, c2, c3 = st.columns(3)
+        ls_options = {"from_name": c1.text_input("Choices control (from_name)", value="label", key="admin-export-from-name") or "label",
+                      "to_name": c2.text_input("Object (to_name; default: text or image)", key="admin-export-to-name") or None,
+                      "image_value": c3.selectbox("Images as", ["path", "name"], key="admin-export-image-value",
+                                                  format_func={"path": "file path on this server", "name": "original file name"}.get)}
     if st.button("Prepare export", key="admin-export-prepare"):
         try:
             auth_check(user, "export")
             with st.spinner("Collecting labels..."):
-                data = exporting.export_labels(resources.engine(), project, fmt)
+                data = exporting.export_labels(resources.engine(), project, fmt, individual=individual, **ls_options)
         except SuperintendentError as exc:
             st.error(str(exc))
         else:
-            st.session_state["admin-export-bytes"] = (project.id, fmt, data)
+            st.session_state["admin-export-bytes"] = (project.id, (fmt, individual, sorted(ls_options.items())), data)
             with session_scope(resources.engine()) as s:
-                audit.record(s, user.username, audit.AuditAction.labels_export, project.name, format=fmt, bytes=len(data))
+                audit.record(s, user.username, audit.AuditAction.labels_export, project.name, format=fmt, individual=individual,
+                             bytes=len(data))
     ready = st.session_state.get("admin-export-bytes")
-    if ready and ready[0] == project.id and ready[1] == fmt:
+    if ready and ready[0] == project.id and ready[1] == (fmt, individual, sorted(ls_options.items())):
         slug = re.sub(r"[^A-Za-z0-9]+", "-", project.name).strip("-").lower() or "labels"
-        st.download_button(f"Download {fmt.upper()}", ready[2], file_name=f"{slug}-labels.{fmt}", mime=exporting.FORMATS[fmt],
-                           key="admin-export-download")
+        suffix = {"label-studio": "-label-studio", "jsonl": "-items"}.get(fmt, "-annotations" if individual else "-labels")
+        st.download_button(f"Download {EXPORT_AS.get(fmt, fmt)}", ready[2], file_name=f"{slug}{suffix}.{exporting.EXTENSIONS[fmt]}",
+                           mime=exporting.FORMATS[fmt], key="admin-export-download")
 
 
 def audit_tab() -> None:

@@ -2,7 +2,9 @@
 
 Every click is one transaction (``submit_and_claim_next``) made in the
 button's callback; the fragment then draws the new item without rerunning
-the whole page.
+the whole page. Below it, "Your recent labels" (read only while open, in a
+fragment of its own) lets a labeller change one of their latest labels; the
+old label stays in the item's history.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 import streamlit as st
 
-from superintendent import queue
+from superintendent import auth, queue
 from superintendent.app import render, resources, state
 from superintendent.app.errors import MESSAGE as DATABASE_MESSAGE
 from superintendent.app.errors import database_trouble_shown
@@ -24,6 +26,8 @@ from superintendent.store.db import run_transaction
 from superintendent.validation import SuperintendentError
 
 SKIP_KEY, UNDO_KEY = "S", "U"
+RECENT = 20  # how many of the user's latest labels "Your recent labels" lists
+RECENT_FLASH = "label-recent-flash"  # (kind, message) after a change of one's own label
 
 
 RESERVED_KEYS = {"C", "R", SKIP_KEY, UNDO_KEY}  # C and R are Streamlit's own
@@ -138,8 +142,81 @@ def _labelling(project: Project, user: CurrentUser) -> None:
     st.caption(f"Keyboard: {keys} · **S** skips · **U** undoes the last label")
 
 
+def _show(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _new_own_value(project: Project, item_id: int) -> Any:
+    text = str(st.session_state.get(f"label-recent-text-{item_id}", "") or "").strip()
+    if project.label_mode == "multi":
+        return list(st.session_state.get(f"label-recent-labels-{item_id}", [])) + ([text] if text else [])
+    if text or not project.options:
+        return text
+    return st.session_state.get(f"label-recent-new-{item_id}")
+
+
+def _change_own(project: Project, user: CurrentUser, item_id: int) -> None:
+    """The Save button's callback: check the account, change the label, keep the old one in the history."""
+    value = _new_own_value(project, item_id)
+    try:
+        with session_scope(resources.engine()) as s:
+            if not auth.allowed(s, user.username, "label"):
+                raise SuperintendentError("your account may not label any more")
+            changed = queue.change_own_label(s, project, user.id, item_id, value)
+    except SuperintendentError as exc:
+        st.session_state[RECENT_FLASH] = ("warning", str(exc))
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        st.session_state[RECENT_FLASH] = ("warning", DATABASE_MESSAGE)
+    else:
+        st.session_state[RECENT_FLASH] = ("success", f"Changed to {_show(value)}." if changed else "That was the label already.")
+
+
+@st.fragment
+def recent_labels(project: Project, user: CurrentUser) -> None:
+    with database_trouble_shown():
+        _recent_labels(project, user)
+
+
+def _recent_labels(project: Project, user: CurrentUser) -> None:
+    engine = resources.engine()
+    with session_scope(engine, write=False) as s:
+        rows = queue.recent_labels(s, project, user.id, RECENT)
+    if (flash := st.session_state.pop(RECENT_FLASH, None)) is not None:
+        (st.success if flash[0] == "success" else st.warning)(flash[1])
+    if not rows:
+        st.caption("You have no labels in this project yet.")
+        return
+    st.button("Refresh", key="label-recent-refresh", help="Show the labels you gave since this list was drawn")
+    st.dataframe([{"item": r.external_id, "your label": _show(r.label), "when (UTC)": r.created_at} for r in rows],
+                 hide_index=True, width="stretch")
+    by_id = {r.item_id: r for r in rows}
+    item_id = st.selectbox("Label to change", list(by_id), key="label-recent-item",
+                           format_func=lambda i: f"{by_id[i].external_id[:40]} · labelled {by_id[i].created_at:%H:%M:%S} UTC")
+    current = by_id[item_id].label
+    with session_scope(engine, write=False) as s:
+        data = queue.item_data(s, project, item_id)
+    left, right = st.columns(2)
+    with left:
+        render.show_item(data, project.data_type, project.settings.get("display_columns"))
+    with right:
+        if project.label_mode == "multi":
+            st.multiselect("New labels", project.options, key=f"label-recent-labels-{item_id}",
+                           default=[v for v in current if v in project.options])
+        elif project.options:
+            st.selectbox("New label", project.options, key=f"label-recent-new-{item_id}",
+                         index=project.options.index(current) if current in project.options else 0)
+        if project.allow_free_text or not project.options:
+            st.text_input("Other label" if project.options else "New label", key=f"label-recent-text-{item_id}", placeholder="type a label")
+        st.button("Save change", key="label-recent-save", type="primary", on_click=_change_own, args=(project, user, item_id))
+
+
 def render_page(user: CurrentUser) -> None:
     hint = "No projects yet." + (" Create one on the Admin page." if user.can("admin") else " Ask an admin to create one.")
     project = project_picker("label-project", empty_hint=hint)
     if project is not None:
         labelling(project, user)
+        # Read only while open; opening reruns the page, so the list is fresh each time it is opened.
+        recent = st.expander("Your recent labels", key="label-recent", on_change="rerun")
+        if recent.open:
+            with recent:
+                recent_labels(project, user)

@@ -1,0 +1,178 @@
+"""The Review page's body: finished items, who labelled them what, and a corrected label that wins.
+
+The account is re-read from the database on every draw, and again inside
+the transaction of every correction (and the queue checks the role once
+more): a reviewer whose role was taken away a moment ago changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from superintendent import auth, queue
+from superintendent.app import render, resources
+from superintendent.app.login import CurrentUser
+from superintendent.app.widgets import project_picker
+from superintendent.store import Project, session_scope
+from superintendent.validation import SuperintendentError
+
+REFUSED = "your account may not review labels any more"
+PAGE_SIZE = 25
+PAGES = "review-pages"  # {"filters": (...), "stack": [after of page 1, after of page 2, ...]}
+FLASH = "review-flash"  # (kind, message) shown once after a correction
+ANY = "any"
+
+
+def show_label(value: Any) -> str:
+    """A label as text: a multi-label list as ``a, b``; no label as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    return str(value)
+
+
+def _allowed(user: CurrentUser, action: str) -> bool:
+    with session_scope(resources.engine(), write=False) as s:
+        return auth.allowed(s, user.username, action)
+
+
+def _correct(project: Project, user: CurrentUser, item_id: int, clear: bool) -> None:
+    """A button's callback: check the account and write the correction in one transaction."""
+    value = None if clear else _chosen(project, item_id)
+    try:
+        with session_scope(resources.engine()) as s:
+            if not auth.allowed(s, user.username, "review"):
+                raise SuperintendentError(REFUSED)
+            if clear:
+                changed = queue.clear_review(s, project, user.id, item_id)
+            else:
+                changed = queue.set_review(s, project, user.id, item_id, value)
+    except SuperintendentError as exc:
+        st.session_state[FLASH] = ("error", str(exc))
+        return
+    if clear:
+        message = "Correction removed: the labellers' consensus counts again." if changed else "This item has no correction."
+    else:
+        message = f"Corrected to {show_label(value)}." if changed else f"The item was already corrected to {show_label(value)}."
+    st.session_state[FLASH] = ("success", message)
+
+
+def _chosen(project: Project, item_id: int) -> Any:
+    """The corrected label picked in the item's widgets (checked by the queue, like a submit)."""
+    text = str(st.session_state.get(f"review-new-text-{item_id}", "") or "").strip()
+    if project.label_mode == "multi":
+        return list(st.session_state.get(f"review-new-labels-{item_id}", [])) + ([text] if text else [])
+    if text or not project.options:
+        return text
+    return st.session_state.get(f"review-new-label-{item_id}")
+
+
+def _page_step(step: int, next_after: int | None) -> None:
+    stack = st.session_state[PAGES]["stack"]
+    if step > 0 and next_after is not None:
+        stack.append(next_after)
+    elif step < 0 and len(stack) > 1:
+        stack.pop()
+
+
+def _filters(project: Project) -> dict[str, Any]:
+    with session_scope(resources.engine(), write=False) as s:
+        people = queue.labellers(s, project)
+    c1, c2, c3 = st.columns(3)
+    label = c1.selectbox("Label given", [ANY] + list(project.options), key=f"review-filter-label-{project.id}",
+                         format_func=lambda v: "any label" if v == ANY else str(v)) if project.options else ANY
+    names = dict(people)
+    labeller = c2.selectbox("Labeller", [None] + list(names), key=f"review-filter-labeller-{project.id}",
+                            format_func=lambda u: "anyone" if u is None else names[u])
+    oldest_first = c3.toggle("Oldest first", key="review-filter-oldest")
+    c1, c2, c3 = st.columns(3)
+    return dict(label=None if label == ANY else label, labeller_id=labeller, newest_first=not oldest_first,
+                disagreement=c1.checkbox("Only disagreements", key="review-filter-disagreement"),
+                ties=c2.checkbox("Only ties", key="review-filter-ties"),
+                unreviewed=c3.checkbox("Only not yet reviewed", key="review-filter-unreviewed"))
+
+
+def _list(project: Project, filters: dict[str, Any]) -> queue.ReviewPage:
+    key = (project.id, tuple(sorted(filters.items())))
+    if st.session_state.get(PAGES, {}).get("filters") != key:
+        st.session_state[PAGES] = {"filters": key, "stack": [None]}
+    stack = st.session_state[PAGES]["stack"]
+    with session_scope(resources.engine(), write=False) as s:
+        page = queue.review_items(s, project, after=stack[-1], limit=PAGE_SIZE, **filters)
+    if not page.rows:
+        st.info("No finished items match these filters." if len(stack) == 1 else "No more items.")
+    else:
+        st.dataframe(pd.DataFrame([{
+            "item": r.item_id, "external id": r.external_id,
+            "labels": "; ".join(f"{g.username}: {show_label(g.label)}" for g in r.annotations),
+            "consensus": show_label(r.consensus) + (" (tie)" if r.tie else ""),
+            "corrected": show_label(r.reviewed), "by": r.reviewed_by or "",
+        } for r in page.rows]), hide_index=True, width="stretch")
+    left, middle, right = st.columns([1, 2, 1])
+    left.button("Previous page", key="review-prev", disabled=len(stack) == 1, on_click=_page_step, args=(-1, None))
+    middle.caption(f"Page {len(stack)} · up to {PAGE_SIZE} items a page")
+    right.button("Next page", key="review-next", disabled=page.next_after is None, on_click=_page_step, args=(1, page.next_after))
+    return page
+
+
+def _item(project: Project, user: CurrentUser, item_id: int) -> None:
+    with session_scope(resources.engine(), write=False) as s:
+        history = queue.item_history(s, project, item_id)
+    st.subheader(f"Item {history.item_id} · {history.external_id}")
+    left, right = st.columns([1, 1])
+    with left:
+        render.show_item(history.data, project.data_type, project.settings.get("display_columns"))
+    with right:
+        st.dataframe(pd.DataFrame([{"labeller": g.username, "label": show_label(g.label), "when (UTC)": g.created_at,
+                                    "seconds": g.time_taken} for g in history.annotations]), hide_index=True, width="stretch")
+        st.markdown(f"**Consensus:** {show_label(history.consensus)}" + (" — a tie" if history.tie else "")
+                    + f"  \n**Corrected label:** {show_label(history.reviewed)}"
+                    + (f" (by {history.reviewed_by}, {history.reviewed_at:%Y-%m-%d %H:%M} UTC)" if history.reviewed is not None else "")
+                    + f"  \n**Used for training and export:** {show_label(history.final)}")
+        current = history.reviewed if history.reviewed is not None else history.consensus
+        if project.label_mode == "multi":
+            st.multiselect("Corrected labels", project.options, key=f"review-new-labels-{item_id}",
+                           default=[v for v in (current or []) if v in project.options])
+        elif project.options:
+            st.selectbox("Corrected label", project.options, key=f"review-new-label-{item_id}",
+                         index=project.options.index(current) if current in project.options else 0)
+        if project.allow_free_text or not project.options:
+            st.text_input("Other label" if project.options else "Corrected label", key=f"review-new-text-{item_id}",
+                          placeholder="type a label")
+        a, b = st.columns(2)
+        a.button("Save correction", key="review-save", type="primary", on_click=_correct, args=(project, user, item_id, False))
+        b.button("Clear correction", key="review-clear", disabled=history.reviewed is None, on_click=_correct,
+                 args=(project, user, item_id, True))
+    st.write("**History**")
+    if not history.revisions:
+        st.caption("No changes yet: every label is as first given.")
+    else:
+        st.dataframe(pd.DataFrame([{"when (UTC)": r.changed_at, "change": r.kind, "whose label": r.labeller or "corrected label",
+                                    "from": show_label(r.old), "to": show_label(r.new), "by": r.changed_by or ""}
+                                   for r in history.revisions]), hide_index=True, width="stretch")
+
+
+def render_page(user: CurrentUser) -> None:
+    if not _allowed(user, "review"):
+        st.error(REFUSED)
+        return
+    project = project_picker("review-project")
+    if project is None:
+        return
+    if (flash := st.session_state.pop(FLASH, None)) is not None:
+        (st.error if flash[0] == "error" else st.success)(flash[1])
+    filters = _filters(project)
+    page = _list(project, filters)
+    if not page.rows:
+        return
+    rows = {r.item_id: r for r in page.rows}
+    item_id = st.selectbox("Open item", list(rows), key=f"review-item-{project.id}",
+                           format_func=lambda i: f"item {i} · {rows[i].external_id[:40]}")
+    try:
+        _item(project, user, item_id)
+    except SuperintendentError as exc:
+        st.error(str(exc))
