@@ -726,26 +726,39 @@ def write_annotations(session: Session, project: Project, external_ids: Sequence
     ids = _item_ids(session, project, wanted)
     users: dict[str, int] = {}
     now = utcnow()
-    n = 0
+    plain: list[queue.ImportedLabel] = []
+    where: list[tuple[str, str]] = []
+    reviews: list[tuple[str, ImportedAnnotation]] = []
     for ext, anns in zip(external_ids, annotations):
-        for ann in sorted(anns, key=lambda a: a.review):  # a review needs the item finished first
-            try:
-                if ann.review:
-                    reviewer = session.execute(sa.select(User.id).where(User.username == ann.user)).scalar_one_or_none()
-                    if reviewer is None:
-                        raise ValidationError(f"there is no user {ann.user!r} here to have reviewed it; create them (role reviewer) "
-                                              "first, or remove the item's \"review\" to import it without the correction")
-                    queue.set_review(session, project, reviewer, ids[ext], ann.value, now=ann.created_at or now)
-                    continue
-                if ann.user not in users:
-                    users[ann.user] = ensure_user(session, ann.user, role=Role.system)
-                queue.submit(session, project, users[ann.user], ids[ext], ann.value, time_taken=ann.time_taken,
-                             now=ann.created_at or now)
-            except SuperintendentError as exc:
-                what = "review" if ann.review else "annotation"
-                raise ValidationError(f"item {ext!r}, {what} by {ann.user!r}: {exc}; nothing was imported") from None
-            n += not ann.review
-    return n
+        for ann in anns:
+            if ann.review:  # a review needs the item finished first: after all annotations
+                reviews.append((ext, ann))
+                continue
+            if ann.user not in users:
+                users[ann.user] = ensure_user(session, ann.user, role=Role.system)
+            plain.append(queue.ImportedLabel(ids[ext], users[ann.user], ann.value, ann.created_at or now, ann.time_taken))
+            where.append((ext, ann.user))
+    for start in range(0, len(plain), 5000):  # bulk, but a bad label still names its item and annotator
+        try:
+            queue.import_annotations(session, project, plain[start:start + 5000], now=now)
+        except SuperintendentError:
+            for (ext, user), label in zip(where[start:start + 5000], plain[start:start + 5000]):
+                try:
+                    check_label(label.value, options=project.options, label_mode=project.label_mode,
+                                allow_free_text=project.allow_free_text, project=project.name)
+                except SuperintendentError as exc:
+                    raise ValidationError(f"item {ext!r}, annotation by {user!r}: {exc}; nothing was imported") from None
+            raise
+    for ext, ann in reviews:
+        try:
+            reviewer = session.execute(sa.select(User.id).where(User.username == ann.user)).scalar_one_or_none()
+            if reviewer is None:
+                raise ValidationError(f"there is no user {ann.user!r} here to have reviewed it; create them (role reviewer) "
+                                      "first, or remove the item's \"review\" to import it without the correction")
+            queue.set_review(session, project, reviewer, ids[ext], ann.value, now=ann.created_at or now)
+        except SuperintendentError as exc:
+            raise ValidationError(f"item {ext!r}, review by {ann.user!r}: {exc}; nothing was imported") from None
+    return len(plain)
 
 
 def _item_ids(session: Session, project: Project, external_ids: Sequence[str]) -> dict[str, int]:

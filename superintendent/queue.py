@@ -680,7 +680,9 @@ _UNLOCKED = "(SELECT id FROM sp_item WHERE id = ANY(CAST(:ids AS bigint[])) ORDE
 
 def _pg_rewrite_chunk(session: Session, project_id: int, rows: Any, with_hints: bool) -> int:
     """One chunk of :func:`reprioritise` on PostgreSQL: ``COPY`` (id, priority[, hint, confidence]) into a
-    temporary table, then one ``UPDATE ... FROM`` of the rows no labeller holds locked (``SKIP LOCKED``).
+    temporary table, then one ``UPDATE ... FROM`` of the rows no labeller holds locked (``SKIP LOCKED``)
+    and nobody holds a live lease on: the chunk's row locks never make a labeller's submit wait (a
+    leased item cannot be claimed, so its priority does not matter until the next rewrite).
     No per-row statements and no giant literal arrays to parse and plan."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
@@ -696,6 +698,7 @@ def _pg_rewrite_chunk(session: Session, project_id: int, rows: Any, with_hints: 
         cursor.execute(f"UPDATE sp_item AS i SET {assign} FROM sp_priority_staging AS u "
                        "WHERE i.id = u.id AND i.project_id = %(project)s AND i.id IN ("
                        "SELECT s.id FROM sp_item AS s JOIN sp_priority_staging AS t ON s.id = t.id "
+                       "WHERE s.leased_by IS NULL OR s.lease_expires_at < now() "
                        "ORDER BY s.id FOR UPDATE OF s SKIP LOCKED)", {"project": project_id})
         return cursor.rowcount
     finally:
@@ -711,8 +714,9 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
     an interrupted rewrite leaves every item reachable (only the order is
     part old, part new). Nothing but ``priority`` (and ``hint``,
     ``hint_confidence``) is touched. On PostgreSQL a chunk skips rows a
-    labeller's transaction holds locked at that instant (they keep their old
-    priority until the next rewrite), so a rewrite never waits on labellers.
+    labeller's transaction holds locked at that instant, and rows leased to a
+    labeller right now (they keep their old priority until the next rewrite),
+    so a rewrite never waits on labellers and they never wait on it.
     """
     ids = np.asarray(item_ids, dtype=np.int64)
     prio = np.asarray(priorities, dtype=np.float64)
@@ -1121,3 +1125,64 @@ def hints_between(session: Session, project: Project, first_id: int, last_id: in
                                             _I.c.hint.is_not(None))
     )
     return {int(item_id): hint for item_id, hint in rows}
+
+
+# --------------------------------------------------------------------------- bulk annotations (imports)
+
+
+@dataclass(frozen=True)
+class ImportedLabel:
+    """One annotation to store in bulk: ``user_id``'s label ``value`` for ``item_id``."""
+
+    item_id: int
+    user_id: int
+    value: Any
+    created_at: dt.datetime | None = None
+    time_taken: float | None = None
+
+
+def import_annotations(session: Session, project: Project, labels: Sequence[ImportedLabel], *,
+                       chunk_size: int = 5000, now: dt.datetime | None = None) -> int:
+    """Store many annotations at once (an import), in the caller's transaction; returns how many.
+
+    Every value is checked against the project's settings before anything is
+    written. Per chunk: one read of the annotations already there, one
+    multi-row upsert, one recount of the items' ``n_annotations`` / ``done``.
+    A value replacing the same user's different label is kept in the item's
+    history (an ``edit`` revision), as :func:`submit` does; of one user's two
+    labels for one item in the same import the later is kept. Leases are not
+    touched.
+    """
+    now = now or utcnow()
+    rows = []
+    for label in labels:
+        if not isinstance(label, ImportedLabel):
+            raise ValidationError(f"expected ImportedLabel entries; got {type(label).__name__}")
+        rows.append({"project_id": project.id, "item_id": int(label.item_id), "user_id": int(label.user_id),
+                     "value": serialization.dumps(_validate(project, label.value)), "time_taken": label.time_taken,
+                     "created_at": label.created_at or now})
+    # One user's two labels for one item in the same import: the later one is kept, as a second submit would.
+    rows = list({(r["item_id"], r["user_id"]): r for r in rows}.values())
+    insert = _insert(session)
+    for start in range(0, len(rows), chunk_size):
+        chunk = rows[start:start + chunk_size]
+        item_ids = sorted({r["item_id"] for r in chunk})
+        known = session.execute(sa.select(_I.c.id).where(_I.c.project_id == project.id, _I.c.id.in_(item_ids))).scalars().all()
+        missing = set(item_ids) - set(known)
+        if missing:
+            raise NotFoundError(f"no item with id {min(missing)} in project {project.name!r}")
+        old = {(i, u): v for i, u, v in session.execute(
+            sa.select(_A.c.item_id, _A.c.user_id, _A.c.value).where(_A.c.item_id.in_(item_ids)))}
+        for row in chunk:
+            before = old.get((row["item_id"], row["user_id"]))
+            if before is not None and before != row["value"]:
+                _add_revision(session, project, row["item_id"], row["user_id"], RevisionKind.edit, before, row["value"],
+                              changed_by=row["user_id"], now=now)
+        stmt = insert(_A)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["item_id", "user_id"],
+            set_={"value": stmt.excluded.value, "time_taken": stmt.excluded.time_taken, "created_at": stmt.excluded.created_at}),
+            chunk)
+        _recount(session, project, item_ids)
+    session.flush()
+    return len(rows)
