@@ -89,6 +89,13 @@ def _submit_text(project: Project, user_id: int, item_id: int) -> None:
     st.session_state["label-free-text"] = ""
 
 
+# Just after signing in, the login cookie's component answers with a full rerun of the app. A click on a
+# fragment's button that arrives during that rerun is dropped by Streamlit ("fragment ... does not exist
+# anymore"), so a labeller's first click could be lost. For the first full runs after signing in the item and
+# its buttons are drawn without the fragment: a click then reruns the whole page, which Streamlit never drops.
+SETTLING_RUNS = 2
+
+
 @st.fragment
 def labelling(project: Project, user: CurrentUser) -> None:
     with database_trouble_shown():
@@ -214,7 +221,11 @@ def render_page(user: CurrentUser) -> None:
     hint = "No projects yet." + (" Create one on the Admin page." if user.can("admin") else " Ask an admin to create one.")
     project = project_picker("label-project", empty_hint=hint)
     if project is not None:
-        labelling(project, user)
+        if st.session_state.get(state.SIGNED_IN_RUNS, 0) > SETTLING_RUNS:
+            labelling(project, user)
+        else:  # just signed in: see SETTLING_RUNS
+            with database_trouble_shown():
+                _labelling(project, user)
         # Read only while open; opening reruns the page, so the list is fresh each time it is opened.
         recent = st.expander("Your recent labels", key="label-recent", on_change="rerun")
         if recent.open:

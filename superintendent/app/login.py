@@ -78,14 +78,16 @@ def current_user() -> CurrentUser | None:
     if user is None or not auth.may_log_in(user):
         authenticator.logout(location="unrendered")
         st.session_state.pop(state.USER, None)
+        st.session_state.pop(state.SIGNED_IN_RUNS, None)
         st.error(auth.FAILED_LOGIN_MESSAGE)
         return None
     current = CurrentUser(user.id, user.username, user.role, user.display_name or user.username)
     st.session_state[state.USER] = current
+    st.session_state[state.SIGNED_IN_RUNS] = st.session_state.get(state.SIGNED_IN_RUNS, 0) + 1
     with st.sidebar:
         st.caption(f"Signed in as **{current.display_name}** ({current.role})")
         authenticator.logout(button_name="Log out", location="sidebar", key="logout-button",
-                             callback=lambda _event: st.session_state.pop(state.USER, None))
+                             callback=lambda _event: [st.session_state.pop(k, None) for k in (state.USER, state.SIGNED_IN_RUNS)])
     return current
 
 
