@@ -10,6 +10,12 @@ The work is split in two so large projects can be ranked batch by batch:
 per row (higher = more in need of a label); :func:`visiting_order` sorts
 the concatenated scores (and mixes in some random picks if asked).
 
+Each name has a batch-aware variant, ``<name>_diverse`` (e.g.
+``margin_diverse``): the same scores, but the top of the order is re-ranked
+so the items that several labellers claim at the same moment are not
+near-duplicates (see :mod:`superintendent.diversity`). That step needs the
+items' features; without them the variant's order equals the plain one.
+
 Only numpy is imported here.
 """
 
@@ -22,14 +28,21 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
-    "entropy",
-    "margin",
-    "certainty",
-    "visiting_order",
-    "acquisition_scores",
-    "get_acquisition_function",
     "ACQUISITION_FUNCTIONS",
+    "DIVERSE_SUFFIX",
+    "acquisition_scores",
+    "certainty",
+    "certainty_diverse",
+    "entropy",
+    "entropy_diverse",
+    "get_acquisition_function",
+    "margin",
+    "margin_diverse",
+    "split_name",
+    "visiting_order",
 ]
+
+DIVERSE_SUFFIX = "_diverse"
 
 RandomState = np.random.Generator | int | None
 AcquisitionFunction = Callable[[np.ndarray], np.ndarray]
@@ -167,8 +180,20 @@ _SCORE_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 SCORERS = _SCORE_FUNCTIONS  # the same mapping under its public-looking name
 
 
+def split_name(name: str) -> tuple[str, bool]:
+    """``"margin_diverse"`` -> ``("margin", True)``; ``"Margin"`` -> ``("margin", False)``; unknown names raise ValueError."""
+    if not isinstance(name, str):
+        raise TypeError(f"acquisition function name must be a str; got {type(name).__name__} {name!r}")
+    key = name.strip().lower()
+    diverse = key.endswith(DIVERSE_SUFFIX)
+    base = key[: -len(DIVERSE_SUFFIX)] if diverse else key
+    if base not in _SCORE_FUNCTIONS:
+        raise _unknown_name(name, with_callable=False)
+    return base, diverse
+
+
 def _unknown_name(name: str, with_callable: bool) -> ValueError:
-    names = ", ".join(sorted(_SCORE_FUNCTIONS))
+    names = ", ".join(sorted(ACQUISITION_NAMES))
     hint = ", or pass a callable" if with_callable else ""
     return ValueError(f"unknown acquisition function {name!r}; choose one of: {names}{hint}")
 
@@ -215,20 +240,16 @@ def acquisition_scores(name: str, probabilities: ArrayLike) -> np.ndarray:
 
     Parameters
     ----------
-    name : {"certainty", "entropy", "margin"}
-        Case-insensitive.
+    name : {"certainty", "entropy", "margin"} or one of them with "_diverse"
+        Case-insensitive; a ``_diverse`` variant scores like its base.
     probabilities : array-like, shape (n_samples, n_classes[, n_outputs])
 
     Returns
     -------
     numpy.ndarray of float, shape (n_samples,)
     """
-    if not isinstance(name, str):
-        raise TypeError(f"acquisition function name must be a str; got {type(name).__name__} {name!r}")
-    scorer = _SCORE_FUNCTIONS.get(name.strip().lower())
-    if scorer is None:
-        raise _unknown_name(name, with_callable=False)
-    return scorer(_check_probabilities(probabilities))
+    base, _ = split_name(name)
+    return _SCORE_FUNCTIONS[base](_check_probabilities(probabilities))
 
 
 def entropy(probabilities: ArrayLike, shuffle_prop: float = 0.0, rng: RandomState = None) -> np.ndarray:
@@ -291,11 +312,72 @@ def certainty(probabilities: ArrayLike, shuffle_prop: float = 0.0, rng: RandomSt
     return visiting_order(_certainty_scores(_check_probabilities(probabilities)), shuffle_prop, rng)
 
 
+def _diverse(base: str, probabilities: ArrayLike, shuffle_prop: float, rng: RandomState, features: ArrayLike | None,
+             window: int, n_candidates: int | None) -> np.ndarray:
+    from superintendent import diversity  # numpy only
+
+    scores = _SCORE_FUNCTIONS[base](_check_probabilities(probabilities))
+    if features is None:
+        return visiting_order(scores, shuffle_prop, rng)
+    if len(features) != len(scores):
+        raise ValueError(f"features must have one row per row of probabilities ({len(scores)}); got {len(features)}")
+    order = diversity.diverse_ranking(scores, features, window=window, n_candidates=n_candidates or diversity.DEFAULT_CANDIDATES,
+                                      rng=0)
+    ranked = np.empty(len(order))
+    ranked[order] = -np.arange(len(order), dtype=float)
+    return visiting_order(ranked, shuffle_prop, rng)
+
+
+def margin_diverse(probabilities: ArrayLike, shuffle_prop: float = 0.0, rng: RandomState = None, *,
+                   features: ArrayLike | None = None, window: int = 8, n_candidates: int | None = None) -> np.ndarray:
+    """Margin order whose top is spread out over the features: no near-duplicates among ``window`` consecutive items.
+
+    Parameters
+    ----------
+    probabilities : array-like, shape (n_samples, n_classes[, n_outputs])
+    shuffle_prop, rng
+        See :func:`visiting_order` (applied after the diversity step).
+    features : array-like, shape (n_samples, ...), optional
+        Numeric features per row (e.g. what the model sees). Without them the
+        order is plain :func:`margin`.
+    window : int
+        Labellers expected to claim at the same moment; 1 gives plain margin.
+    n_candidates : int, optional
+        How many of the least certain rows are re-ordered (default 2000); the rest keep the margin order.
+
+    Examples
+    --------
+    Rows 0 and 1 are equally uncertain twins, row 2 a little less uncertain but elsewhere:
+
+    >>> p = [[.5, .5], [.5, .5], [.45, .55], [.9, .1]]
+    >>> x = [[0.0, 0.0], [0.0, 0.01], [5.0, 5.0], [9.0, 9.0]]
+    >>> margin(p).tolist(), margin_diverse(p, features=x, window=2).tolist()
+    ([0, 1, 2, 3], [0, 2, 1, 3])
+    """
+    return _diverse("margin", probabilities, shuffle_prop, rng, features, window, n_candidates)
+
+
+def entropy_diverse(probabilities: ArrayLike, shuffle_prop: float = 0.0, rng: RandomState = None, *,
+                    features: ArrayLike | None = None, window: int = 8, n_candidates: int | None = None) -> np.ndarray:
+    """Entropy order with a diverse top; see :func:`margin_diverse`."""
+    return _diverse("entropy", probabilities, shuffle_prop, rng, features, window, n_candidates)
+
+
+def certainty_diverse(probabilities: ArrayLike, shuffle_prop: float = 0.0, rng: RandomState = None, *,
+                      features: ArrayLike | None = None, window: int = 8, n_candidates: int | None = None) -> np.ndarray:
+    """Certainty order with a diverse top; see :func:`margin_diverse`."""
+    return _diverse("certainty", probabilities, shuffle_prop, rng, features, window, n_candidates)
+
+
 ACQUISITION_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
     "certainty": certainty,
     "entropy": entropy,
     "margin": margin,
+    "certainty_diverse": certainty_diverse,
+    "entropy_diverse": entropy_diverse,
+    "margin_diverse": margin_diverse,
 }
+ACQUISITION_NAMES = tuple(ACQUISITION_FUNCTIONS)
 
 
 def get_acquisition_function(spec: str | AcquisitionFunction) -> AcquisitionFunction:

@@ -19,16 +19,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 from sqlalchemy.engine import Engine
 
-from superintendent import queue
+from superintendent import queue, serialization, stopping
+from superintendent.acquisition_functions import (
+    acquisition_scores,
+    get_acquisition_function,
+    split_name,
+    visiting_order,
+)
 from superintendent.config import get_settings
-from superintendent.acquisition_functions import acquisition_scores, get_acquisition_function, visiting_order
+from superintendent.diversity import DEFAULT_CANDIDATES, DEFAULT_WINDOW, TopCandidates
 from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
 from superintendent.validation import ValidationError
 
@@ -210,6 +216,9 @@ class RetrainOptions:
     rng: np.random.Generator | int | None = None
     batch_size: int | None = None  # default: the predict_batch_size setting
     worker: str = ""
+    # Batch-aware ("<name>_diverse") ranking: labellers expected to claim together; default the
+    # project's settings["diversity_window"], else 8.
+    diversity_window: int | None = None
 
 
 def _finish(engine: Engine, run_id: int, **fields: Any) -> ModelRun:
@@ -248,6 +257,54 @@ def guesses(proba: np.ndarray, classes: Any, multi: bool) -> tuple[list[Any], np
     return [_plain(classes[i]) for i in best], proba.max(axis=1)
 
 
+def _take(x: Any, rows: np.ndarray) -> Any:
+    """Rows of a batch as the model takes it (array, DataFrame or list)."""
+    if isinstance(x, pd.DataFrame):
+        return x.iloc[rows]
+    if isinstance(x, np.ndarray):
+        return x[rows]
+    return [x[i] for i in rows]
+
+
+def model_features(model: BaseEstimator, x: Any, proba: np.ndarray) -> Any:
+    """The model's own numeric view of items, for the diversity step.
+
+    A pipeline's steps before the classifier (e.g. scaled pixels, TF-IDF
+    vectors); else the features themselves when numeric; else the predicted
+    probabilities (items the model sees alike are then those it predicts alike).
+    """
+    estimator = model.estimators_[0] if isinstance(model, MultiOutputClassifier) else model
+    view: Any = x
+    if hasattr(estimator, "steps") and len(estimator.steps) > 1:
+        try:
+            view = estimator[:-1].transform(x)
+        except Exception:  # noqa: BLE001 - a custom pipeline that cannot transform alone: fall back
+            view = x
+    if hasattr(view, "toarray") and hasattr(view, "shape"):
+        return view  # sparse (TF-IDF): projected by the diversity step
+    try:
+        arr = np.asarray(view, dtype=float)
+        return arr.reshape(len(arr), -1) if np.isfinite(arr).all() else proba.reshape(len(proba), -1)
+    except (TypeError, ValueError):
+        return proba.reshape(len(proba), -1)
+
+
+def _diversity_window(project: Project, opts: RetrainOptions) -> int:
+    value = opts.diversity_window if opts.diversity_window is not None else (project.settings or {}).get("diversity_window", DEFAULT_WINDOW)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValidationError(f"diversity_window must be a whole number of at least 1 (labellers claiming together); got {value!r}")
+    return int(value)
+
+
+def _history(engine: Engine, project: Project, run_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """Earlier successful runs of the project, oldest first, as the stopping signal needs them."""
+    with session_scope(engine, write=False) as s:
+        rows = s.execute(sa.select(ModelRun.n_labels, ModelRun.score_mean, ModelRun.signals)
+                         .where(ModelRun.project_id == project.id, ModelRun.id != run_id, ModelRun.status == RunStatus.succeeded.value)
+                         .order_by(ModelRun.started_at.desc(), ModelRun.id.desc()).limit(limit)).all()
+    return [{"n_labels": n, "score": score, "changed_fraction": (signals or {}).get("changed_fraction")} for n, score, signals in reversed(rows)]
+
+
 def _predict_proba(model: BaseEstimator, x: Any, multi: bool) -> np.ndarray:
     proba = model.predict_proba(x)
     if multi:  # MultiOutputClassifier: one (n, n_classes) array per output
@@ -268,6 +325,7 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
     preprocess = opts.model_preprocess or identity_preprocess
     multi = project.label_mode == "multi"
     name = acquisition if isinstance(acquisition, str) else getattr(acquisition, "__name__", "custom")
+    diverse = False
     with session_scope(engine) as s:
         run = ModelRun(project_id=project.id, worker=opts.worker, acquisition_function=name)
         s.add(run)
@@ -284,6 +342,9 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
 
     try:
         rank_with = get_acquisition_function(acquisition)  # unknown names fail before any work
+        if isinstance(acquisition, str):
+            diverse = split_name(acquisition)[1]
+            window = _diversity_window(project, opts) if diverse else 1
         model = opts.model if opts.model is not None else model_for_project(project)
         if model is None:
             return _finish(engine, run_id, status=RunStatus.skipped.value, message="no model: pass one to Superintendent(model=...) or set the project's model preset")
@@ -315,6 +376,8 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
 
         ids_parts, score_parts, proba_parts, hints, confidence_parts = [], [], [], [], []
         classes = binarizer.classes_ if multi else getattr(model, "classes_", None)
+        candidates = TopCandidates(DEFAULT_CANDIDATES) if diverse and window > 1 else None
+        n_compared = n_changed = 0
         for ids, feats in queue.unlabelled_batches(engine, project, opts.batch_size or get_settings().predict_batch_size):
             xb, _ = preprocess(model_view(stack_features(feats), project), None)
             proba = _predict_proba(model, xb, multi)
@@ -323,14 +386,26 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
                 batch_hints, batch_confidence = guesses(proba, classes, multi)
                 hints.extend(batch_hints)
                 confidence_parts.append(batch_confidence)
+                with session_scope(engine, write=False) as s:  # the previous run's guesses, before they are overwritten
+                    previous = queue.hints_between(s, project, int(ids[0]), int(ids[-1]))
+                changed = stopping.changed_predictions((previous.get(int(i)) for i in ids), (serialization.dumps(h) for h in batch_hints))
+                n_compared += changed.n_compared
+                n_changed += changed.n_changed
             if isinstance(acquisition, str):
-                score_parts.append(acquisition_scores(acquisition, proba))
+                batch_scores = acquisition_scores(acquisition, proba)
+                score_parts.append(batch_scores)
+                if candidates is not None:
+                    candidates.add(batch_scores, lambda rows, xb=xb, proba=proba: model_features(model, _take(xb, rows), proba[rows]))
             else:
                 proba_parts.append(proba)
         phase("predict")
         ids = np.concatenate(ids_parts) if ids_parts else np.empty(0, dtype=np.int64)
         if isinstance(acquisition, str):
             scores_all = np.concatenate(score_parts) if score_parts else np.empty(0)
+            if candidates is not None:  # batch-aware: the top of the order re-ranked for diversity, then ranks as scores
+                diverse_first = candidates.order(scores_all, window=window, rng=0)
+                scores_all = np.empty(len(diverse_first))
+                scores_all[diverse_first] = -np.arange(len(diverse_first), dtype=float)
         else:
             order = _order_from_callable(rank_with, np.concatenate(proba_parts)) if proba_parts else np.empty(0, dtype=np.intp)
             scores_all = np.empty(len(order))
@@ -345,12 +420,18 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
             queue.reprioritise(engine, project, ids[order], np.arange(len(order), dtype=float))
         phase("write")
         scores_arr = np.asarray(evaluation.scores, dtype=float)
+        score_mean = float(scores_arr.mean()) if scores_arr.size else None
+        changed_now = stopping.ChangedPredictions(n_compared, n_changed) if classes is not None else None
+        signals = stopping.stopping_signals(_history(engine, project, run_id), changed_now, n_labels, score_mean)
+        if diverse:
+            signals["diversity_window"] = window
+        phase("signals")
         return _finish(
             engine, run_id, status=RunStatus.succeeded.value, n_labels=n_labels, n_ranked=len(order),
-            score_mean=float(scores_arr.mean()) if scores_arr.size else None,
+            score_mean=score_mean,
             score_std=float(scores_arr.std()) if scores_arr.size else None,
             scores=evaluation.scores, per_class=evaluation.per_class, confusion=evaluation.confusion,
-            phase_seconds=phases, message=evaluation.message,
+            phase_seconds=phases, message=evaluation.message, signals=signals,
         )
     except Exception as exc:  # a model's failure is recorded, never raised into labelling
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()

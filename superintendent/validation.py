@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ACQUISITION_NAMES = ("certainty", "entropy", "margin")
+# "<name>_diverse": the same ranking, with the top of the queue kept diverse for labellers claiming together.
+ACQUISITION_NAMES = ("certainty", "entropy", "margin", "certainty_diverse", "entropy_diverse", "margin_diverse")
 LABEL_MODES = ("single", "multi")
 
 

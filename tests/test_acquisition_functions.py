@@ -25,7 +25,8 @@ FUNCTIONS = sorted(ACQUISITION_FUNCTIONS.items())
 def test_public_names():
     assert set(af.__all__) >= {"entropy", "margin", "certainty", "visiting_order", "get_acquisition_function",
                                "ACQUISITION_FUNCTIONS"}
-    assert set(ACQUISITION_FUNCTIONS) == set(af._SCORE_FUNCTIONS) == set(af.SCORERS) == {"certainty", "entropy", "margin"}
+    assert set(af._SCORE_FUNCTIONS) == set(af.SCORERS) == {"certainty", "entropy", "margin"}
+    assert set(ACQUISITION_FUNCTIONS) == {"certainty", "entropy", "margin", "certainty_diverse", "entropy_diverse", "margin_diverse"}
 
 
 def test_margin_reference_example():
@@ -221,12 +222,13 @@ def test_get_acquisition_function_by_name_and_callable():
 
 def test_get_acquisition_function_errors():
     with pytest.raises(
-        ValueError, match="unknown acquisition function 'foo'; choose one of: certainty, entropy, margin, or pass a callable"
+        ValueError, match="unknown acquisition function 'foo'; choose one of: certainty, certainty_diverse, entropy, entropy_diverse, "
+                          "margin, margin_diverse, or pass a callable"
     ):
         get_acquisition_function("foo")
     with pytest.raises(TypeError, match="must be a name .* or a callable; got int 3"):
         get_acquisition_function(3)
-    with pytest.raises(ValueError, match="unknown acquisition function 'foo'; choose one of: certainty, entropy, margin$"):
+    with pytest.raises(ValueError, match="unknown acquisition function 'foo'; choose one of: certainty, .*, margin_diverse$"):
         acquisition_scores("foo", [[1.0]])
     with pytest.raises(TypeError, match="name must be a str"):
         acquisition_scores(margin, [[1.0]])

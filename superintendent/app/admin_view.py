@@ -70,7 +70,9 @@ def projects_tab(user: CurrentUser) -> None:
         every = c1.number_input("Retrain every (seconds, 0 = off)", 0, 86_400, value=int(project.retrain_interval_seconds or 0) if project else 60)
         n_labels = c2.number_input("...and after (new labels)", 0, 1_000_000, value=project.retrain_interval_n_labels if project else 10)
         lease = c3.number_input("Lease length (seconds)", 5, 86_400, value=project.lease_seconds if project else 300)
-        hints = st.checkbox("Show the model's guess as a hint", value=bool(project and project.show_hints))
+        hints = st.checkbox("Show the model's guess as a hint", value=bool(project and project.show_hints),
+                            help="Off by default: a guess nudges labellers towards the model's answer. Keep it off where "
+                                 "several people label each item and their agreement matters.")
         saved = st.form_submit_button("Save project" if project else "Create project", type="primary")
     if not saved:
         return

@@ -1,4 +1,4 @@
-"""The Model page's body: every run, the latest figures, the schedule, and "Retrain now" for admins.
+"""The Model page's body: every run, the latest figures, the stopping signal, the schedule, and "Retrain now" for admins.
 
 The account is re-read from the database on every draw and again on "Retrain now" (a browser
 session's role may be stale); a retrain is written to the audit log.
@@ -7,15 +7,17 @@ session's role may be stale); a retrain is written to the audit log.
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
-from superintendent import audit, auth, reports
+from superintendent import audit, auth, reports, stopping
 from superintendent.app import charts, resources
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.learning import MODEL_PRESETS, latest_runs, model_for_project
 from superintendent.orchestration import project_schedule, retrain_project
-from superintendent.store import session_scope
+from superintendent.store import ModelRun, session_scope
 from superintendent.validation import SuperintendentError
 
 REFUSED = "your account may not do this any more"
@@ -24,6 +26,68 @@ REFUSED = "your account may not do this any more"
 def _allowed(user: CurrentUser, action: str) -> bool:
     with session_scope(resources.engine(), write=False) as s:
         return auth.allowed(s, user.username, action)
+
+
+def signals_frame(runs: list[ModelRun]) -> pd.DataFrame:
+    """Successful runs, oldest first, with the stopping-signal figures each recorded."""
+    rows = []
+    for r in reversed(runs):
+        if r.status != "succeeded":
+            continue
+        sig = r.signals or {}
+        changed = sig.get("changed_fraction")
+        rows.append({"run": r.id, "labels": r.n_labels, "score": r.score_mean,
+                     "changed %": None if changed is None else round(100 * changed, 2),
+                     "slope (points / 100 labels)": None if sig.get("slope_per_100_labels") is None else round(sig["slope_per_100_labels"], 2),
+                     "verdict": sig.get("verdict", "")})
+    return pd.DataFrame(rows, columns=["run", "labels", "score", "changed %", "slope (points / 100 labels)", "verdict"])
+
+
+def stopping_chart(frame: pd.DataFrame) -> go.Figure:
+    """Score and changed predictions against labels, on two axes."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    scored = frame[frame["score"].notna()]
+    fig.add_trace(go.Scatter(x=scored["labels"], y=scored["score"], mode="lines+markers", name="score (cross-validated)"), secondary_y=False)
+    changed = frame[frame["changed %"].notna()]
+    fig.add_trace(go.Scatter(x=changed["labels"], y=changed["changed %"], mode="lines+markers", name="predictions changed (%)",
+                             line={"dash": "dot"}), secondary_y=True)
+    fig.add_hline(y=100 * stopping.STABLE_CHANGED, line_dash="dash", line_color="grey", secondary_y=True,
+                  annotation_text=f"stable: at most {stopping.STABLE_CHANGED:.0%} changed", annotation_position="top left")
+    fig.update_layout(title="Do more labels still help?", height=360, margin={"t": 40, "b": 10}, xaxis_title="labels used",
+                      legend={"orientation": "h", "y": -0.25})
+    fig.update_yaxes(title_text="score", range=[0, 1.05], secondary_y=False)
+    fig.update_yaxes(title_text="predictions changed since previous run (%)", rangemode="tozero", secondary_y=True)
+    return fig
+
+
+def render_stopping(runs: list[ModelRun]) -> None:
+    """The verdict of the latest successful run, the figures behind it, and their history."""
+    latest = next((r for r in runs if r.status == "succeeded" and (r.signals or {}).get("verdict")), None)
+    st.subheader("Do more labels still help?")
+    if latest is None:
+        st.info("No stopping signal yet: it is computed by each successful retrain.")
+        return
+    sig = latest.signals
+    show = {stopping.LEVELLING_OFF: st.success, stopping.MORE_HELP: st.info}.get(sig["verdict"], st.warning)
+    show(f"**{sig['verdict'].capitalize()}** (run {latest.id}, {latest.n_labels} labels)")
+    if sig.get("verdict_reason"):
+        st.caption(sig["verdict_reason"])
+    a, b, c = st.columns(3)
+    changed = sig.get("changed_fraction")
+    a.metric("Predictions changed since previous run", "-" if changed is None else f"{changed:.1%}",
+             help=f"{sig.get('n_changed', 0)} of {sig.get('n_compared', 0)} unlabelled items got a different predicted label"
+                  + ("" if sig.get("labels_since_previous") is None else f", after {sig['labels_since_previous']} new labels"))
+    slope = sig.get("slope_per_100_labels")
+    b.metric("Score gain per 100 labels", "-" if slope is None else f"{slope:+.1f} points",
+             help=f"least-squares line through the latest {sig.get('slope_runs', 0)} scored runs")
+    c.metric("Labels used", f"{latest.n_labels}")
+    frame = signals_frame(runs)
+    if len(frame) >= 1:
+        st.plotly_chart(stopping_chart(frame), width="stretch", key="model-stopping")
+    st.caption(f"Levelling off means: at most {stopping.STABLE_CHANGED:.0%} of predictions changed in each of the last two runs and the "
+               f"score gains less than {stopping.FLAT_SLOPE:g} point per 100 labels (fitted over the last {stopping.SLOPE_RUNS} runs); "
+               f"the slope needs {stopping.MIN_SCORED_RUNS} scored runs. Cross-validated scores on actively chosen labels run low, "
+               "so both figures must agree.")
 
 
 def render_page(user: CurrentUser) -> None:
@@ -67,6 +131,8 @@ def render_page(user: CurrentUser) -> None:
         st.error(f"The latest run failed:\n\n```\n{latest.message}\n```")
     if table["score"].notna().any():
         st.plotly_chart(charts.score_chart(table), width="stretch", key="model-score")
+    render_stopping(runs)
+    st.subheader("Runs")
     st.dataframe(table, hide_index=True, width="stretch")
     scored = next((r for r in runs if r.per_class), None)
     if scored is not None:
