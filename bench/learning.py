@@ -4,8 +4,10 @@ sklearn's digits, a held-out test split (30 %), logistic regression, 20
 random seed labels, then one label at a time chosen by each strategy from
 the pool (the true label is "given" by the simulated labeller). Repeated
 over several seeds; reports the labels needed to reach the target accuracy
-(median and range over seeds) and writes a plotly figure of the learning
-curves (mean accuracy vs labels).
+(median and range over seeds) and plots the learning curves: mean test
+accuracy over seeds with a band of +-1 standard deviation, per strategy
+(docs/images/bench-learning.png and bench/results/learning.html; quick runs
+write only the HTML).
 
     python bench/learning.py            # 10 seeds, up to 300 labels
     python bench/learning.py --quick    # 3 seeds, up to 120 labels
@@ -80,9 +82,11 @@ def main() -> None:
         runs = [curve(name, seed, max_labels) for seed in range(seeds)]
         sizes = runs[0][0]
         mean = np.mean([acc for _, acc in runs], axis=0)
+        std = np.std([acc for _, acc in runs], axis=0)
         needed = [labels_to_reach(s, a, args.target) for s, a in runs]
         reached = [n for n in needed if n is not None]
-        results[name] = {"sizes": sizes, "mean_accuracy": mean.tolist(), "labels_needed": needed,
+        results[name] = {"sizes": sizes, "mean_accuracy": mean.tolist(), "std_accuracy": std.tolist(),
+                         "per_seed_accuracy": [acc for _, acc in runs], "labels_needed": needed,
                          "median_needed": float(np.median(reached)) if len(reached) == len(needed) else None}
     print(f"{seeds} seeds, target {args.target:.0%}, up to {max_labels} labels, {time.perf_counter() - t0:.0f} s\n")
     print("| strategy | labels to reach target (median) | per seed | ratio to random |")
@@ -96,14 +100,32 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (out / f"learning-{stamp}.json").write_text(json.dumps(results))
+    plot(results, seeds, args.target, quick=args.quick)
+
+
+COLOURS = {"random": "99,110,250", "margin": "239,85,59", "entropy": "0,204,150", "certainty": "171,99,250"}
+
+
+def plot(results: dict[str, dict], seeds: int, target: float, quick: bool) -> None:
+    """Mean accuracy per strategy with a +-1 standard deviation band over seeds."""
     import plotly.graph_objects as go
 
-    fig = go.Figure([go.Scatter(x=r["sizes"], y=r["mean_accuracy"], name=name, mode="lines") for name, r in results.items()])
-    fig.add_hline(y=args.target, line_dash="dot")
-    fig.update_layout(title=f"Digits, logistic regression: mean test accuracy over {seeds} seeds", xaxis_title="labels",
-                      yaxis_title="accuracy", width=800, height=450)
-    fig.write_html(out / f"learning-{stamp}.html")
-    print(f"\ncurves: bench/results/learning-{stamp}.html")
+    sys.path.append(str(ROOT / "bench"))  # after the standard library: bench/queue.py must not shadow `queue`
+    import plots  # noqa: PLC0415 - bench/plots.py: HTML + PNG export
+
+    fig = go.Figure()
+    for name, r in results.items():
+        x, mean, std = r["sizes"], np.array(r["mean_accuracy"]), np.array(r["std_accuracy"])
+        rgb = COLOURS.get(name, "100,100,100")
+        fig.add_scatter(x=x + x[::-1], y=np.r_[mean + std, (mean - std)[::-1]].tolist(), fill="toself", line=dict(width=0),
+                        fillcolor=f"rgba({rgb},0.15)", hoverinfo="skip", showlegend=False)
+        needed = f", {r['median_needed']:g} labels to {target:.0%}" if r["median_needed"] is not None else ""
+        fig.add_scatter(x=x, y=mean.tolist(), mode="lines", name=f"{name}{needed}", line=dict(color=f"rgb({rgb})", width=2))
+    fig.add_hline(y=target, line_dash="dot", annotation_text=f"{target:.0%}", annotation_position="bottom right")
+    fig.update_layout(title=f"Digits, logistic regression, 20 random seed labels: test accuracy (mean +-1 sd over {seeds} seeds)",
+                      xaxis_title="labels", yaxis_title="test accuracy", yaxis_range=[0.5, 1.0], legend=dict(x=0.55, y=0.1))
+    written = plots.save(fig, "learning", png_dir=None if quick else plots.PNG_DIR)
+    print(f"\ncurves: {', '.join(str(Path(v).relative_to(ROOT)) for v in written.values())}")
 
 
 if __name__ == "__main__":
