@@ -119,7 +119,7 @@ def sniff_format(fmt: str, data: bytes) -> str:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 names = [i.filename for i in zf.infolist() if not i.filename.endswith("/") and not _skipped(i.filename)]
-        except (zipfile.BadZipFile, OSError, ValueError):
+        except Exception:  # noqa: BLE001 - any damaged archive (BadZipFile, NotImplementedError, ...): the ZIP reader says why
             return fmt
         return LABEL_STUDIO if any(n.lower().endswith(".json") for n in names) else fmt
     if fmt == "jsonl":

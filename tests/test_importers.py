@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -371,6 +371,10 @@ def upload_bytes(draw):
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(upload_bytes())
+@example(
+    case=('zip',
+     b'PK\x03\x04\x14\x00\x00\x00\x08\x00<Sx]gU\x94hI\x00\x00\x00M\x00\x00\x00\x05\x00\x00\x00a.png\xeb\x0c\xf0s\xe7\xe5\x92\xe2b``\xe0\xf5\xf4p\t\x02\xd2\x1c@\xcc\xc6\xc1\x04$\x0b\xd3=\xd6\x00)\x11O\x17\xc7\x90\x8a9\xc9)\x1e\x96\x07\x1bx\r\x12E\x97Nfa\xd8p\x88\xd1\xe2\xd7\xb3\xad\xad@y\x06OW?\x97uN\tM\x00PK\x01\x02\x14\x03@\x00\x00\x00\x08\x00<Sx]gU\x94hI\x00\x00\x00M\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x01\x00\x00\x00\x00a.pngPK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x003\x00\x00\x00l\x00\x00\x00\x00\x00'),
+)  # a ZIP 'version 6.4' entry: zipfile raises NotImplementedError
 def test_any_bytes_give_validation_error_or_prepared_import(case):
     fmt, data = case
     with tempfile.TemporaryDirectory() as tmp:
