@@ -750,14 +750,15 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
     return changed
 
 
-def progress_counts(session: Session, project: Project) -> tuple[int, int]:
-    """(items, finished items): the figures the Label page shows on every item.
+def progress_counts(session: Session, project: Project | int) -> tuple[int, int]:
+    """(items, finished items) of a project (or project id): the figures the Label page shows.
 
     Two index-only counts (all items; unfinished items on the partial queue
     index), never a scan of the item rows and their payloads.
     """
-    total = _count_items(session, project.id)
-    remaining = session.execute(sa.select(sa.func.count()).select_from(_I).where(_I.c.project_id == project.id, _NOT_DONE)).scalar_one()
+    project_id = project if isinstance(project, int) else project.id
+    total = _count_items(session, project_id)
+    remaining = session.execute(sa.select(sa.func.count()).select_from(_I).where(_I.c.project_id == project_id, _NOT_DONE)).scalar_one()
     return int(total), int(total - remaining)
 
 

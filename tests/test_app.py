@@ -7,6 +7,7 @@ shortcuts are tested in Chromium (tests/test_browser.py).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +205,27 @@ def test_an_unreachable_database_shows_a_short_message_not_a_traceback(tmp_path,
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert [w.value for w in at.warning] == [MESSAGE]
+
+
+def _progress_text(at) -> str:
+    return next(p.proto.text for p in at.get("progress"))
+
+
+def test_the_progress_bar_counts_own_labels_at_once_and_others_within_seconds(app_env):
+    from superintendent.app.resources import PROGRESS_SECONDS
+
+    add_user(app_env, "alice")
+    add_user(app_env, "bob")
+    add_project(app_env, n=6)
+    alice, bob = logged_in("alice"), logged_in("bob")
+    assert _progress_text(alice) == "0 of 6 items labelled"
+    alice.button(key="label-opt-0").click().run()
+    alice.button(key="label-opt-1").click().run()
+    assert _progress_text(alice) == "2 of 6 items labelled"  # her own labels show at once, though the count is shared
+    bob.button(key="label-opt-0").click().run()
+    assert _progress_text(bob) in ("1 of 6 items labelled", "3 of 6 items labelled")  # alice's may be a few seconds late
+    alice.button(key="label-undo").click().run()
+    assert _progress_text(alice) in ("1 of 6 items labelled", "2 of 6 items labelled")
+    time.sleep(PROGRESS_SECONDS + 0.2)
+    assert _progress_text(bob.run()) == "2 of 6 items labelled"  # a fresh count: alice 1 (after her undo) + bob 1
+    assert _progress_text(alice.run()) == "2 of 6 items labelled"

@@ -9,6 +9,7 @@ old label stays in the item's history.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,12 +62,30 @@ def _act(kind: str, project: Project, user_id: int, item_id: int | None = None, 
 
     try:
         _tasks()[project.id] = run_transaction(engine, transaction, retries=3, idempotent=kind != "undo")
+        if kind in ("submit", "undo"):
+            _own_changes(project.id).append((time.time(), 1 if kind == "submit" else -1))
     except SuperintendentError as exc:
         st.session_state[state.FLASH] = str(exc)
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         # Rolled back (or, if the connection dropped while committing, possibly stored: a label stored
         # twice is one annotation per item and user; an undo may need checking on the Progress page).
         st.session_state[state.FLASH] = DATABASE_MESSAGE
+
+
+def _own_changes(project_id: int) -> list[tuple[float, int]]:
+    """This session's recent submits (+1) and undos (-1) in a project, with their times."""
+    changes = st.session_state.setdefault(state.OWN_CHANGES, {}).setdefault(project_id, [])
+    del changes[:-1000]
+    return changes
+
+
+def _progress(project: Project) -> tuple[int, int]:
+    """(items, finished items) for the progress bar: a count shared by all sessions, a few seconds old at most,
+    plus this session's own labels since it was taken (exact with one label per item, as each finishes an item)."""
+    total, labelled, counted_at = resources.progress_counts(project.id)
+    if project.annotations_per_item == 1:
+        labelled += sum(delta for at, delta in _own_changes(project.id) if at > counted_at)
+    return total, max(0, min(total, labelled))
 
 
 def _multi_value(project: Project) -> list[Any]:
@@ -109,8 +128,7 @@ def _labelling(project: Project, user: CurrentUser) -> None:
         with session_scope(engine) as s:
             tasks[project.id] = queue.claim_next(s, project, user.id)
     task = tasks[project.id]
-    with session_scope(engine, write=False) as s:
-        total, labelled = queue.progress_counts(s, project)
+    total, labelled = _progress(project)
     st.progress(labelled / total if total else 0.0, text=f"{labelled:,} of {total:,} items labelled")
     if (message := st.session_state.pop(state.FLASH, None)) is not None:
         st.warning(message)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from superintendent import queue
 from superintendent.config import Settings, get_settings
 from superintendent.orchestration import start_background_scheduler
-from superintendent.store import init_db, make_engine
+from superintendent.store import init_db, make_engine, session_scope
 
 
 def settings() -> Settings:
@@ -28,6 +30,23 @@ def get_engine(url: str) -> Engine:
 
 def engine() -> Engine:
     return get_engine(settings().resolved_database_url())
+
+
+# How old the Label page's progress counts may be. Counting a project's items on every click cost ~80-115 ms at
+# 100k items under load (bench/browser.py); one count per project every few seconds serves every labeller.
+PROGRESS_SECONDS = 3.0
+
+
+@st.cache_data(ttl=PROGRESS_SECONDS, show_spinner=False, max_entries=1000)
+def _progress_counts(url: str, project_id: int) -> tuple[int, int, float]:
+    with session_scope(get_engine(url), write=False) as s:
+        total, labelled = queue.progress_counts(s, project_id)
+    return total, labelled, time.time()
+
+
+def progress_counts(project_id: int) -> tuple[int, int, float]:
+    """(items, finished items, when counted): shared by all sessions of this process, at most PROGRESS_SECONDS old."""
+    return _progress_counts(settings().resolved_database_url(), project_id)
 
 
 def _stop_scheduler(scheduler) -> None:  # noqa: ANN001
