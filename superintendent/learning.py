@@ -257,6 +257,21 @@ def guesses(proba: np.ndarray, classes: Any, multi: bool) -> tuple[list[Any], np
     return [_plain(classes[i]) for i in best], proba.max(axis=1)
 
 
+def top_guesses(proba: np.ndarray, classes: Any, multi: bool, k: int = 3) -> list[list[tuple[Any, float]]]:
+    """Per row, the ``k`` most likely labels with their probabilities, best first.
+
+    Single-label: the classes' probabilities (they sum to one). Multi-label:
+    each label's own probability of applying (they need not sum to one).
+    """
+    p = (proba[:, 1, :] if proba.shape[1] > 1 else np.zeros((len(proba), proba.shape[2]))) if multi else proba
+    k = min(k, p.shape[1]) if p.ndim == 2 else 0
+    if k == 0:
+        return [[] for _ in range(len(p))]
+    best = np.argsort(-p, axis=1, kind="stable")[:, :k]
+    plain = [_plain(c) for c in classes]
+    return [[(plain[j], float(row[j])) for j in cols] for row, cols in zip(p, best)]
+
+
 def _take(x: Any, rows: np.ndarray) -> Any:
     """Rows of a batch as the model takes it (array, DataFrame or list)."""
     if isinstance(x, pd.DataFrame):
@@ -374,7 +389,7 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
         model.fit(x, y)
         phase("fit")
 
-        ids_parts, score_parts, proba_parts, hints, confidence_parts = [], [], [], [], []
+        ids_parts, score_parts, proba_parts, hints, confidence_parts, tops = [], [], [], [], [], []
         classes = binarizer.classes_ if multi else getattr(model, "classes_", None)
         candidates = TopCandidates(DEFAULT_CANDIDATES) if diverse and window > 1 else None
         n_compared = n_changed = 0
@@ -385,6 +400,7 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
             if classes is not None:
                 batch_hints, batch_confidence = guesses(proba, classes, multi)
                 hints.extend(batch_hints)
+                tops.extend(top_guesses(proba, classes, multi))
                 confidence_parts.append(batch_confidence)
                 with session_scope(engine, write=False) as s:  # the previous run's guesses, before they are overwritten
                     previous = queue.hints_between(s, project, int(ids[0]), int(ids[-1]))
@@ -415,7 +431,7 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
         if classes is not None and len(hints) == len(order):
             confidence = np.concatenate(confidence_parts) if confidence_parts else np.empty(0)
             queue.reprioritise(engine, project, ids[order], np.arange(len(order), dtype=float),
-                               hints=[hints[i] for i in order], confidences=confidence[order])
+                               hints=[hints[i] for i in order], confidences=confidence[order], top_guesses=[tops[i] for i in order])
         else:
             queue.reprioritise(engine, project, ids[order], np.arange(len(order), dtype=float))
         phase("write")

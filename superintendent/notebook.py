@@ -399,7 +399,11 @@ class SuperintendentWidget(widgets.VBox):
         if self.project.show_hints and task.hint is not None:
             guess = ", ".join(map(str, task.hint)) if isinstance(task.hint, list) else str(task.hint)
             sure = f" ({task.hint_confidence:.0%} sure)" if task.hint_confidence is not None else ""
-            self.hint.value = f"Model's guess: <b>{html.escape(guess or 'none')}</b>{sure}"
+            top = ""
+            if task.hint_top:
+                what = "label probabilities" if self.project.label_mode == "multi" else "top guesses"
+                top = f" · {what}: " + ", ".join(f"{html.escape(str(label))} {p:.0%}" for label, p in task.hint_top)
+            self.hint.value = f"Model's guess: <b>{html.escape(guess or 'none')}</b>{sure}{top}"
         else:
             self.hint.value = ""
         if self.labelling_widget is not None:

@@ -97,6 +97,7 @@ class Task:
     file_path: str | None = None
     hint: Any = None
     hint_confidence: float | None = None
+    hint_top: list[tuple[Any, float]] | None = None  # the model's most likely labels with their probabilities, best first
 
 
 @dataclass(frozen=True)
@@ -322,11 +323,12 @@ def _free(now: dt.datetime) -> sa.ColumnElement[bool]:
 def _task(row: Any) -> Task:
     return Task(item_id=row.id, project_id=row.project_id, external_id=row.external_id, data=serialization.loads(row.data),
                 priority=row.priority, lease_expires_at=row.lease_expires_at, file_path=row.file_path,
-                hint=None if row.hint is None else serialization.loads(row.hint), hint_confidence=row.hint_confidence)
+                hint=None if row.hint is None else serialization.loads(row.hint), hint_confidence=row.hint_confidence,
+                hint_top=None if row.hint_top is None else [(label, float(p)) for label, p in serialization.loads(row.hint_top)])
 
 
 _RETURNING = (_I.c.id, _I.c.project_id, _I.c.external_id, _I.c.data, _I.c.priority, _I.c.lease_expires_at, _I.c.file_path,
-              _I.c.hint, _I.c.hint_confidence)
+              _I.c.hint, _I.c.hint_confidence, _I.c.hint_top)
 
 
 def current_task(session: Session, project: Project, user_id: int, *, now: dt.datetime | None = None) -> Task | None:
@@ -687,12 +689,12 @@ def _pg_rewrite_chunk(session: Session, project_id: int, rows: Any, with_hints: 
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     buffer.seek(0)
-    columns = "id, p, h, c" if with_hints else "id, p"
-    assign = "priority = u.p, hint = u.h, hint_confidence = u.c" if with_hints else "priority = u.p"
+    columns = "id, p, h, c, t" if with_hints else "id, p"
+    assign = "priority = u.p, hint = u.h, hint_confidence = u.c, hint_top = u.t" if with_hints else "priority = u.p"
     cursor = session.connection().connection.dbapi_connection.cursor()
     try:
         cursor.execute("CREATE TEMP TABLE IF NOT EXISTS sp_priority_staging (id bigint PRIMARY KEY, p double precision, h text, "
-                       "c double precision) ON COMMIT DROP")
+                       "c double precision, t text) ON COMMIT DROP")
         cursor.copy_expert(f"COPY sp_priority_staging ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
         cursor.execute("ANALYZE sp_priority_staging")
         cursor.execute(f"UPDATE sp_item AS i SET {assign} FROM sp_priority_staging AS u "
@@ -707,13 +709,17 @@ def _pg_rewrite_chunk(session: Session, project_id: int, rows: Any, with_hints: 
 
 def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.ndarray, priorities: Sequence[float] | np.ndarray,
                  *, hints: Sequence[Any] | None = None, confidences: Sequence[float] | np.ndarray | None = None,
-                 chunk_size: int = 20_000) -> int:
+                 top_guesses: Sequence[Sequence[tuple[Any, float]]] | None = None, chunk_size: int = 20_000) -> int:
     """Bulk-rewrite priorities (lower is served first), and the model's hints if given; returns rows written.
+
+    ``hints`` (the model's guess per item), ``confidences`` and, optionally,
+    ``top_guesses`` (per item, its most likely labels with their
+    probabilities, best first) are written with the priorities.
 
     Each chunk is its own short transaction: labellers never wait long, and
     an interrupted rewrite leaves every item reachable (only the order is
     part old, part new). Nothing but ``priority`` (and ``hint``,
-    ``hint_confidence``) is touched. On PostgreSQL a chunk skips rows a
+    ``hint_confidence``, ``hint_top``) is touched. On PostgreSQL a chunk skips rows a
     labeller's transaction holds locked at that instant, and rows leased to a
     labeller right now (they keep their old priority until the next rewrite),
     so a rewrite never waits on labellers and they never wait on it.
@@ -727,22 +733,28 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
     with_hints = hints is not None
     if with_hints and (len(hints) != len(ids) or confidences is None or len(confidences) != len(ids)):
         raise ValidationError("hints and confidences need one entry per item")
+    if top_guesses is not None and (not with_hints or len(top_guesses) != len(ids)):
+        raise ValidationError("top_guesses need hints and one entry per item")
     hint_text = [serialization.dumps(h) for h in hints] if with_hints else []
     conf = np.asarray(confidences, dtype=np.float64).tolist() if with_hints else []
+    top_text = ([serialization.dumps([[label, round(float(p), 4)] for label, p in top]) for top in top_guesses]
+                if top_guesses is not None else [None] * len(hint_text))
     changed = 0
     for start in range(0, len(ids), chunk_size):
         stop = start + chunk_size
         chunk_ids, chunk_prio = ids[start:stop].tolist(), prio[start:stop].tolist()
         with session_scope(engine) as session:
             if engine.dialect.name == "postgresql":
-                rows = (zip(chunk_ids, chunk_prio, hint_text[start:stop], conf[start:stop]) if with_hints
+                rows = (zip(chunk_ids, chunk_prio, hint_text[start:stop], conf[start:stop], top_text[start:stop]) if with_hints
                         else zip(chunk_ids, chunk_prio))
                 changed += _pg_rewrite_chunk(session, project.id, rows, with_hints)
             else:
                 conn = session.connection()
                 if with_hints:
-                    rows = list(zip(chunk_prio, hint_text[start:stop], conf[start:stop], chunk_ids, [project.id] * len(chunk_ids)))
-                    sql = "UPDATE sp_item SET priority = ?, hint = ?, hint_confidence = ? WHERE id = ? AND project_id = ?"
+                    rows = list(zip(chunk_prio, hint_text[start:stop], conf[start:stop], top_text[start:stop], chunk_ids,
+                                    [project.id] * len(chunk_ids)))
+                    sql = ("UPDATE sp_item SET priority = ?, hint = ?, hint_confidence = ?, hint_top = ? "
+                           "WHERE id = ? AND project_id = ?")
                 else:
                     rows = [(p, i, project.id) for i, p in zip(chunk_ids, chunk_prio)]
                     sql = "UPDATE sp_item SET priority = ? WHERE id = ? AND project_id = ?"

@@ -229,3 +229,19 @@ def test_the_progress_bar_counts_own_labels_at_once_and_others_within_seconds(ap
     time.sleep(PROGRESS_SECONDS + 0.2)
     assert _progress_text(bob.run()) == "2 of 6 items labelled"  # a fresh count: alice 1 (after her undo) + bob 1
     assert _progress_text(alice.run()) == "2 of 6 items labelled"
+
+
+def test_the_label_page_shows_the_models_top_guesses_only_where_the_project_wants_hints(app_env):
+    add_user(app_env, "alice")
+    project = add_project(app_env, n=2, show_hints=False)
+    with session_scope(app_env, write=False) as s:
+        ids = sorted(s.execute(sa.select(queue.Item.id).where(queue.Item.project_id == project.id)).scalars())
+    queue.reprioritise(app_env, project, ids, [0.0, 1.0], hints=["dog", "cat"], confidences=[0.7, 0.9],
+                       top_guesses=[[("dog", 0.7), ("cat", 0.3)], [("cat", 0.9), ("dog", 0.1)]])
+    at = logged_in("alice")
+    assert not any("Model's guess" in c.value for c in at.caption)  # hints off: nothing of the model shows
+    with session_scope(app_env) as s:
+        queue.update_project(s, queue.get_project(s, "pets"), show_hints=True)
+    at = logged_in("alice")
+    shown = [c.value for c in at.caption if "Model's guess" in c.value]
+    assert shown == ["Model's guess: **dog** (70% sure) · top guesses: dog 70%, cat 30%"]

@@ -227,6 +227,20 @@ def test_retrain_stores_the_models_guess_as_a_hint(engine):
     assert right >= 35  # logistic regression on 100 digits guesses most of the rest
     # the queue's least certain items come first: confidences rise along the visiting order (margin, not max-prob, so roughly)
     assert np.mean([t.hint_confidence for t in tasks[:10]]) < np.mean([t.hint_confidence for t in tasks[-10:]])
+    # the top three guesses, best first, with probabilities: the first is the hint and its confidence
+    for t in tasks:
+        labels, probs = zip(*t.hint_top)
+        assert len(t.hint_top) == 3 and labels[0] == t.hint and len(set(labels)) == 3 and set(labels) <= set(range(10))
+        assert list(probs) == sorted(probs, reverse=True) and abs(probs[0] - t.hint_confidence) < 1e-3 and sum(probs) <= 1.0 + 1e-6
+
+
+def test_top_guesses_single_and_multi_label():
+    from superintendent.learning import top_guesses
+
+    proba = np.array([[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]])
+    assert top_guesses(proba, np.array(["a", "b", "c"]), multi=False, k=2) == [[("b", 0.7), ("c", 0.2)], [("a", 0.5), ("b", 0.25)]]
+    multi = np.array([[[0.9, 0.2, 0.6], [0.1, 0.8, 0.4]]])  # (rows, [no, yes], labels): yes-probabilities 0.1, 0.8, 0.4
+    assert top_guesses(multi, ["x", "y", "z"], multi=True, k=5) == [[("y", 0.8), ("z", 0.4), ("x", 0.1)]]
 
 
 def test_projects_retrain_on_their_own_schedule(engine):

@@ -234,6 +234,22 @@ def test_the_models_guess_shows_where_the_project_shows_hints(db_url):
     assert w.hint.value == "Model's guess: <b>cat</b> (80% sure)"
 
 
+def test_the_top_guesses_show_with_their_probabilities(db_url):
+    engine = make_engine(db_url)
+    init_db(engine)
+    with session_scope(engine) as s:
+        project = q.create_project(s, "pets", options=["cat", "<dog>"], show_hints=True)
+    sup = notebook(db_url, features=["a", "b"], options=["cat", "<dog>"])
+    with sup.queue.session() as s:
+        ids = sorted(s.execute(sa.select(Item.id).where(Item.project_id == project.id)).scalars())
+    q.reprioritise(engine, project, ids, [0.0, 1.0], hints=["cat", "<dog>"], confidences=[0.8, 0.65],
+                   top_guesses=[[("cat", 0.8), ("<dog>", 0.2)], [("<dog>", 0.65), ("cat", 0.35)]])
+    engine.dispose()
+    w = sup.widget
+    assert w.current_item == "a"
+    assert w.hint.value == "Model's guess: <b>cat</b> (80% sure) · top guesses: cat 80%, &lt;dog&gt; 20%"
+
+
 def test_free_text_where_the_project_allows_it(db_url):
     sup = notebook(db_url, options=[])  # no options: any label
     w = sup.widget

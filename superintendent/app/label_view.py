@@ -143,7 +143,12 @@ def _labelling(project: Project, user: CurrentUser) -> None:
         render.show_item(task.data, project.data_type, project.settings.get("display_columns"))
     if project.show_hints and task.hint is not None:
         guess = ", ".join(map(str, task.hint)) if isinstance(task.hint, list) else str(task.hint)
-        st.caption(f"Model's guess: **{guess or 'none'}** ({task.hint_confidence:.0%} sure)")
+        text = f"Model's guess: **{guess or 'none'}** ({task.hint_confidence:.0%} sure)"
+        if task.hint_top:
+            text += " · " + ("label probabilities" if project.label_mode == "multi" else "top guesses") + ": " + ", ".join(
+                f"{label} {p:.0%}" for label, p in task.hint_top)
+        st.caption(text, help="The latest model's most likely labels for this item. Hints can bias labellers: "
+                              "an admin turns them on or off per project.")
     if project.label_mode == "multi":
         cols = st.columns(min(len(project.options), 5) or 1)
         for i, option in enumerate(project.options):

@@ -130,6 +130,7 @@ class Item(SQLModel, table=True):
     n_annotations: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     hint: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))  # the latest model's guess (JSON)
     hint_confidence: float | None = Field(default=None)
+    hint_top: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))  # the model's top guesses: JSON [[label, probability], ...]
     # A reviewer's correction (JSON); when set it is the item's label for training and export, above the consensus.
     review_value: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     reviewed_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))
