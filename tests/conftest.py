@@ -73,3 +73,15 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
     init_db(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def app_env(db_url, tmp_path, monkeypatch):
+    """An app configured on a fresh database (SQLite and PostgreSQL), its data folder in tmp_path, no background scheduler."""
+    monkeypatch.setenv("SUPERINTENDENT_DATABASE_URL", db_url)
+    monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SUPERINTENDENT_RUN_SCHEDULER", "false")
+    engine = make_engine(db_url)
+    init_db(engine)
+    yield engine
+    engine.dispose()

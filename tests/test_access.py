@@ -21,7 +21,7 @@ from superintendent.app import state
 from superintendent.store import ModelRun, Project, User, session_scope
 from superintendent.store.models import AuditEntry
 from superintendent.validation import ValidationError
-from test_app import APP, PASSWORD, add_project, add_user, app_env, errors, logged_in  # noqa: F401  (app_env is a fixture)
+from test_app import APP, PASSWORD, add_project, add_user, errors, logged_in  # noqa: F401
 
 REFUSAL = "Your role does not allow this page."
 STALE = "your account may not do this any more"

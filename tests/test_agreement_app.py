@@ -29,18 +29,13 @@ LABELS = {
 
 
 @pytest.fixture
-def app_env(db_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("SUPERINTENDENT_DATABASE_URL", db_url)
-    monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SUPERINTENDENT_RUN_SCHEDULER", "false")
-    engine = make_engine(db_url)
-    init_db(engine)
-    with session_scope(engine) as s:
+def team(app_env):
+    """The app's database with an admin ("boss") and the labellers of LABELS."""
+    with session_scope(app_env) as s:
         auth.create_user(s, "boss", PASSWORD, "admin")
         for name in LABELS:
             auth.create_user(s, name, PASSWORD, "labeller")
-    yield engine
-    engine.dispose()
+    return app_env
 
 
 def make_project(engine, name="pets", **settings):
@@ -92,10 +87,10 @@ def expected_fleiss() -> float:
     return agreement.fleiss_kappa(table).value
 
 
-def test_admin_sees_agreement_per_labeller_per_class_and_the_disputed_items(app_env):
-    project = make_project(app_env)
+def test_admin_sees_agreement_per_labeller_per_class_and_the_disputed_items(team):
+    project = make_project(team)
     for name, labels in LABELS.items():
-        label_all(app_env, project, name, labels)
+        label_all(team, project, name, labels)
     at = progress_page("boss")
     shown = metrics(at)
     assert shown["Fleiss' kappa"] == f"{expected_fleiss():.3f}"
@@ -112,11 +107,11 @@ def test_admin_sees_agreement_per_labeller_per_class_and_the_disputed_items(app_
     assert items["disagreement"].tolist() == pytest.approx([2 / 3, 1 / 3, 1 / 3])
 
 
-def test_a_labeller_sees_no_agreement_figures(app_env):
+def test_a_labeller_sees_no_agreement_figures(team):
     """Blind labelling: a labeller could change one of their labels and watch a figure move; so they see none."""
-    project = make_project(app_env)
+    project = make_project(team)
     for name, labels in LABELS.items():
-        label_all(app_env, project, name, labels)
+        label_all(team, project, name, labels)
     at = progress_page("ann")
     assert not {"Fleiss' kappa", "Items compared", "Labellers compared"} & set(metrics(at))
     assert any("shown to admins and reviewers only" in c.value for c in at.caption)
@@ -126,59 +121,59 @@ def test_a_labeller_sees_no_agreement_figures(app_env):
     assert len(at.get("plotly_chart")) == 3  # per class, their pace, their timeline
 
 
-def test_a_reviewer_sees_the_agreement_section(app_env):
-    project = make_project(app_env)
+def test_a_reviewer_sees_the_agreement_section(team):
+    project = make_project(team)
     for name, labels in LABELS.items():
-        label_all(app_env, project, name, labels)
-    with session_scope(app_env) as s:
+        label_all(team, project, name, labels)
+    with session_scope(team) as s:
         auth.create_user(s, "rita", PASSWORD, "reviewer")
     at = progress_page("rita")
     assert metrics(at)["Fleiss' kappa"] == f"{expected_fleiss():.3f}"
     assert list(at.dataframe[-1].value["external id"]) == ["p3", "p1", "p2"]
 
 
-def test_no_agreement_section_until_two_labellers_share_an_item(app_env):
-    project = make_project(app_env)
-    label_all(app_env, project, "ann", LABELS["ann"])
+def test_no_agreement_section_until_two_labellers_share_an_item(team):
+    project = make_project(team)
+    label_all(team, project, "ann", LABELS["ann"])
     at = progress_page("boss")
     assert "Fleiss' kappa" not in metrics(at) and not any(s.value == "Agreement" for s in at.subheader)
     assert any("agreement between them shows here once two have labelled the same item" in c.value for c in at.caption)
-    with session_scope(app_env) as s:  # logging in opened the Label page, which leased boss an item: hand it back
+    with session_scope(team) as s:  # logging in opened the Label page, which leased boss an item: hand it back
         queue.release(s, project, auth.get_user(s, "boss").id)
-    label_all(app_env, project, "ben", LABELS["ben"])
+    label_all(team, project, "ben", LABELS["ben"])
     at = progress_page("boss")
     assert metrics(at)["Cohen's kappa"] == f"{agreement.cohen_kappa(LABELS['ann'], LABELS['ben']).value:.3f}"
     assert any("No item has all its 3 labels yet." in s.value for s in at.success)
 
 
-def test_one_class_only_shows_undefined_with_the_reason(app_env):
-    project = make_project(app_env)
+def test_one_class_only_shows_undefined_with_the_reason(team):
+    project = make_project(team)
     for name in ("ann", "ben"):
-        label_all(app_env, project, name, ["cat"] * 6)
+        label_all(team, project, name, ["cat"] * 6)
     at = progress_page("boss")
     assert metrics(at)["Cohen's kappa"] == "undefined"
     assert any("every label is 'cat'" in c.value and "undefined" in c.value for c in at.caption)
 
 
-def test_multi_label_projects_compare_each_option(app_env):
-    with session_scope(app_env) as s:
+def test_multi_label_projects_compare_each_option(team):
+    with session_scope(team) as s:
         project = queue.create_project(s, "tags", options=OPTIONS, label_mode="multi", annotations_per_item=2)
         queue.add_items(s, project, [f"scene {i}" for i in range(4)], external_ids=[f"p{i}" for i in range(4)])
-    label_all(app_env, project, "ann", [["cat"], ["cat", "dog"], [], ["bird"]])
-    label_all(app_env, project, "ben", [["cat"], ["dog"], ["dog"], ["bird"]])
+    label_all(team, project, "ann", [["cat"], ["cat", "dog"], [], ["bird"]])
+    label_all(team, project, "ben", [["cat"], ["dog"], ["dog"], ["bird"]])
     at = progress_page("boss")
-    expected = agreement.overall(agreement.annotations_long(app_env, project), "multi", OPTIONS)
+    expected = agreement.overall(agreement.annotations_long(team, project), "multi", OPTIONS)
     assert metrics(at)["Cohen's kappa"] == f"{expected.value:.3f}"
     assert any("each option is compared as a yes/no question" in c.value for c in at.caption)
     items = at.dataframe[-1].value
     assert set(items["external id"]) == {"p1", "p2"} and list(items["tie"]) == [True, True]
 
 
-def test_the_label_page_never_shows_another_labellers_label(app_env):
+def test_the_label_page_never_shows_another_labellers_label(team):
     """k = 3: after ann and ben labelled every item, cid's Label page shows the item and the buttons, nothing of theirs."""
-    project = make_project(app_env)
-    label_all(app_env, project, "ann", ["bird"] * 6)
-    label_all(app_env, project, "ben", ["bird"] * 6)
+    project = make_project(team)
+    label_all(team, project, "ann", ["bird"] * 6)
+    label_all(team, project, "ben", ["bird"] * 6)
     at = logged_in("cid")
     assert at.title[0].value == "Label"
     assert [b.label for b in at.button if (b.key or "").startswith("label-opt")] == OPTIONS

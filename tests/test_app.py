@@ -11,27 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from superintendent import auth, queue
-from superintendent.store import Annotation, ModelRun, init_db, make_engine, session_scope
+from superintendent.store import Annotation, ModelRun, session_scope
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def app_env(db_url, tmp_path, monkeypatch):
-    """An app configured on a fresh database, with its data folder in tmp_path and no background scheduler."""
-    monkeypatch.setenv("SUPERINTENDENT_DATABASE_URL", db_url)
-    monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SUPERINTENDENT_RUN_SCHEDULER", "false")
-    engine = make_engine(db_url)
-    init_db(engine)
-    yield engine
-    engine.dispose()
 
 
 def add_user(engine, name, role="labeller", password=PASSWORD):

@@ -14,7 +14,7 @@ from superintendent.audit import AuditAction
 from superintendent.store import ModelRun, make_engine, session_scope
 from superintendent.store.models import AuditEntry
 from superintendent.validation import ValidationError
-from test_app import PASSWORD, add_user, app_env, errors, logged_in  # noqa: F401  (app_env is a fixture)
+from test_app import PASSWORD, add_user, errors, logged_in
 
 NEW_PASSWORD = "a brand new secret 42"
 

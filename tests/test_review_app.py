@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from superintendent import auth, queue
 from superintendent.store import AnnotationRevision, Item, session_scope
-from tests.test_app import PASSWORD, add_user, app_env, errors, logged_in
+from tests.test_app import PASSWORD, add_user, errors, logged_in
 
 __all__ = ["app_env"]  # a fixture of tests/test_app.py, used here
 

@@ -142,19 +142,6 @@ def test_retrains_store_the_stopping_signal(engine):
 # --------------------------------------------------------------------------- the Model page
 
 
-@pytest.fixture
-def app_env(db_url, tmp_path, monkeypatch):
-    from superintendent.store import init_db, make_engine
-
-    monkeypatch.setenv("SUPERINTENDENT_DATABASE_URL", db_url)
-    monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SUPERINTENDENT_RUN_SCHEDULER", "false")
-    engine = make_engine(db_url)
-    init_db(engine)
-    yield engine
-    engine.dispose()
-
-
 def test_model_page_shows_the_verdict_and_the_figures_behind_it(app_env):
     from tests.test_app import add_user, errors, logged_in
 
