@@ -130,7 +130,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def plot(runs: list[dict], png: bool) -> list[dict[str, str]]:
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     plots = _bench("plots")
@@ -180,10 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"- {'MET' if t['met'] else 'MISSED'}: {t['target']}: {t['value']}")
     report = {"started": started.isoformat(), "machine": bq.machine(), "settings": {k: v for k, v in vars(args).items() if k != "postgres_url"},
               "runs": runs, "targets": targets, "plots": plot(runs, args.plots)}
-    bq.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = Path(args.json) if args.json else bq.RESULTS_DIR / f"importing-{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(report, indent=2))
-    print(f"results written to {out}", file=sys.stderr)
+    bq.write_report(report, "importing", started, args.json)
     return report
 
 

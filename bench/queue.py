@@ -113,6 +113,15 @@ def bench_module(name: str):  # noqa: ANN201 - another script of bench/, loaded 
     return sys.modules[key]
 
 
+def write_report(report: dict, name: str, started: dt.datetime, path: str | None = None) -> Path:
+    """Write a run's report as JSON to ``path`` or ``bench/results/<name>-<time>.json``; returns where."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = Path(path) if path else RESULTS_DIR / f"{name}-{started:%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"results written to {out}", file=sys.stderr)
+    return out
+
+
 # --------------------------------------------------------------------------- databases
 
 
@@ -543,14 +552,11 @@ def main(argv: list[str] | None = None) -> dict:
     for warning in (w for r in results for w in warnings_for(r)):
         print(f"WARNING: {warning}", file=sys.stderr)
     plots = plot(results, reference, png=args.plots) if results else []
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = Path(args.json) if args.json else RESULTS_DIR / f"queue-{started:%Y%m%dT%H%M%SZ}.json"
     report = {"started": started.isoformat(), "finished": dt.datetime.now(dt.timezone.utc).isoformat(), "machine": machine(),
               "versions": versions, "settings": {k: v for k, v in vars(args).items() if k != "postgres_url"},
               "pgbench": [asdict(r) for r in reference], "results": [asdict(r) for r in results], "targets": checked,
               "plots": plots}
-    out.write_text(json.dumps(report, indent=2))
-    print(f"results written to {out}", file=sys.stderr)
+    write_report(report, "queue", started, args.json)
     return report
 
 

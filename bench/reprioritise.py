@@ -209,8 +209,8 @@ def main(argv: list[str] | None = None) -> dict:
              "met": bool(during["p99_ms"] <= 50)},
         ],
     }
-    print(f"| items | rewrite alone (s) | rewrite under load (s) | rows written | window | labels/s | p50 ms | p99 ms | max ms |\n"
-          f"| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    print("| items | rewrite alone (s) | rewrite under load (s) | rows written | window | labels/s | p50 ms | p99 ms | max ms |\n"
+          "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     for name, w in (("before", before), ("during", during), ("after", after)):
         print(f"| {args.items:,} | {alone_seconds:.1f} | {loaded_seconds:.1f} | {loaded_written:,} | {name} | {w['labels_per_second']} "
               f"| {w['p50_ms']} | {w['p99_ms']} | {w['max_ms']} |")
@@ -223,10 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "transactions": [(round(t - labelling_started, 4), round(ms, 2)) for t, ms in rows]}
     report = {"started": started.isoformat(), "machine": bq.machine(), "settings": {k: v for k, v in vars(args).items() if k != "postgres_url"},
               "result": result}
-    bq.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = Path(args.json) if args.json else bq.RESULTS_DIR / f"reprioritise-{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(report, indent=2))
-    print(f"results written to {out}", file=sys.stderr)
+    bq.write_report(report, "reprioritise", started, args.json)
     return report
 
 

@@ -268,10 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"started": started.isoformat(), "machine": bq.machine(), "settings": {k: v for k, v in vars(args).items() if k != "postgres_url"},
               "runs": runs, "median_phases": median, "ours_seconds": round(ours, 4), "memory": memory, "targets": targets,
               "plots": plot(median, memory, args.plots)}
-    bq.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = Path(args.json) if args.json else bq.RESULTS_DIR / f"retrain-{started:%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(report, indent=2))
-    print(f"results written to {out}", file=sys.stderr)
+    bq.write_report(report, "retrain", started, args.json)
     return report
 
 

@@ -37,7 +37,7 @@ def engine() -> Engine:
 PROGRESS_SECONDS = 3.0
 
 
-@st.cache_data(ttl=PROGRESS_SECONDS, show_spinner=False, max_entries=1000)
+@st.cache_resource(ttl=PROGRESS_SECONDS, show_spinner=False, max_entries=1000)  # kept as the object: no pickling
 def _progress_counts(url: str, project_id: int) -> tuple[int, int, float]:
     with session_scope(get_engine(url), write=False) as s:
         total, labelled = queue.progress_counts(s, project_id)
