@@ -1,0 +1,64 @@
+"""Pure rules about labels, one copy each: consensus, the final label, option matching, content ids.
+
+No database and no I/O: the queue, the importers, the exports and the
+agreement statistics all call these, so each rule is written once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from superintendent import serialization
+
+
+def content_id(payload: str) -> str:
+    """The default external id of an item: a hash of its serialised content."""
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def consensus(values: Sequence[Any], label_mode: str = "single") -> tuple[Any, bool]:
+    """The majority label of several annotations, and whether there was a tie.
+
+    Single-label: the most frequent label; a tie goes to the label given
+    first. Multi-label: every label chosen by more than half of the
+    annotators (a label chosen by exactly half counts as a tie and is left out).
+    """
+    if label_mode == "multi":
+        counts: Counter[Any] = Counter(lab for v in values for lab in v)
+        half = len(values) / 2
+        chosen = [lab for lab in dict.fromkeys(lab for v in values for lab in v) if counts[lab] > half]
+        return chosen, any(counts[lab] == half for lab in counts)
+    keys = [serialization.dumps(v) for v in values]
+    counts = Counter(keys)
+    best = max(counts.values())
+    winners = [k for k in dict.fromkeys(keys) if counts[k] == best]
+    return serialization.loads(winners[0]), len(winners) > 1
+
+
+def final_label(review_value: str | None, values: Sequence[Any], label_mode: str = "single") -> tuple[Any, bool]:
+    """An item's label for training and export, and whether it is a tie.
+
+    A reviewer's correction (``review_value``, JSON text) wins and is never a
+    tie; otherwise the :func:`consensus` of the annotations (None, no tie, if
+    there are none).
+    """
+    if review_value is not None:
+        return serialization.loads(review_value), False
+    if not values:
+        return None, False
+    return consensus(values, label_mode)
+
+
+def content_ids(payloads: Iterable[str]) -> list[str]:
+    """Default external ids of items from their serialised payloads: :func:`content_id`, with ``#n``
+    appended to the n-th repeat of the same content (so adding the same data twice adds it once)."""
+    seen: Counter[str] = Counter()
+    ids: list[str] = []
+    for payload in payloads:
+        h = content_id(payload)
+        seen[h] += 1
+        ids.append(h if seen[h] == 1 else f"{h}#{seen[h]}")
+    return ids
