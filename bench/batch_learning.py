@@ -9,7 +9,7 @@ retrained. Strategies:
 * ``margin, 1 labeller``: batch 1, retrain after every label (the reference);
 * ``margin, 8 labellers``: plain margin order, top 8 per round;
 * ``margin_diverse, 8 labellers``: the batch-aware order of
-  :func:`superintendent.diversity.diverse_ranking` (window 8), top 8 per round;
+  :func:`superintendent.al.diversity.diverse_ranking` (window 8), top 8 per round;
 * ``random, 8 labellers``.
 
 Test accuracy is measured after every retrain; reported is the number of
@@ -42,7 +42,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from superintendent.acquisition_functions import acquisition_scores  # noqa: E402
-from superintendent.diversity import DEFAULT_CANDIDATES, diverse_ranking  # noqa: E402
+from superintendent.al.diversity import DEFAULT_CANDIDATES, diverse_ranking  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # name -> (ranking, labellers claiming per round)

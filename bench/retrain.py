@@ -101,10 +101,11 @@ def one_retrain(url: str, seed: int = 0) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     from superintendent import learning, queue
+    from superintendent.learning import retrain as retrain_phases
     from superintendent.store import make_engine, session_scope
 
     spent: dict[str, float] = defaultdict(float)
-    original_batches, original_proba = queue.unlabelled_batches, learning._predict_proba
+    original_batches, original_proba = queue.unlabelled_batches, retrain_phases._predict_proba
 
     def timed_batches(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         it = original_batches(*args, **kwargs)
@@ -123,7 +124,7 @@ def one_retrain(url: str, seed: int = 0) -> dict:
         finally:
             spent["predict_model"] += time.perf_counter() - t0
 
-    queue.unlabelled_batches, learning._predict_proba = timed_batches, timed_proba
+    queue.unlabelled_batches, retrain_phases._predict_proba = timed_batches, timed_proba
     try:
         engine = make_engine(url)
         with session_scope(engine, write=False) as s:
@@ -134,7 +135,7 @@ def one_retrain(url: str, seed: int = 0) -> dict:
         total = time.perf_counter() - t0
         engine.dispose()
     finally:
-        queue.unlabelled_batches, learning._predict_proba = original_batches, original_proba
+        queue.unlabelled_batches, retrain_phases._predict_proba = original_batches, original_proba
     if run.status != "succeeded":
         raise RuntimeError(f"retrain {run.status}: {run.message}")
     phases = dict(run.phase_seconds)

@@ -29,8 +29,9 @@ from sqlalchemy.engine import Engine
 
 from superintendent import queue
 from superintendent.config import get_settings
-from superintendent.learning import RetrainOptions, run_retrain
-from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
+from superintendent.learning import runs
+from superintendent.learning.retrain import RetrainOptions, run_retrain
+from superintendent.store import ModelRun, Project, session_scope, utcnow
 from superintendent.store.models import RetrainLock
 
 log = logging.getLogger(__name__)
@@ -88,15 +89,6 @@ def retrain_lock(engine: Engine, project_id: int, *, expire_seconds: int = 3600)
                 s.execute(sa.delete(RetrainLock).where(RetrainLock.project_id == project_id, RetrainLock.holder == holder))
 
 
-def _close_abandoned_runs(engine: Engine, project_id: int) -> None:
-    """Runs left 'running' by a process that died: called while holding the lock, so none is live."""
-    with session_scope(engine) as s:
-        s.execute(
-            sa.update(ModelRun).where(ModelRun.project_id == project_id, ModelRun.status == RunStatus.running.value)
-            .values(status=RunStatus.failed.value, finished_at=utcnow(), message="abandoned: the process running it stopped")
-        )
-
-
 def retrain_project(engine: Engine, project: Project | int | str, options: RetrainOptions | None = None) -> ModelRun | None:
     """One retrain of one project, unless another process is retraining it (then None)."""
     with session_scope(engine, write=False) as s:
@@ -105,7 +97,7 @@ def retrain_project(engine: Engine, project: Project | int | str, options: Retra
         if not got:
             log.info("project %r: another retrain is running; skipped", project.name)
             return None
-        _close_abandoned_runs(engine, project.id)
+        runs.close_abandoned_runs(engine, project.id)  # left 'running' by a process that died: none is live while we hold the lock
         return run_retrain(engine, project, options)
 
 
@@ -113,10 +105,7 @@ def labels_since_last_run(engine: Engine, project: Project) -> tuple[int, int | 
     """(labelled items now, labelled items the last finished run used, or None if there was none)."""
     with session_scope(engine, write=False) as s:
         now = queue.count_labelled(s, project)
-        last = s.execute(
-            sa.select(ModelRun.n_labels).where(ModelRun.project_id == project.id, ModelRun.status != RunStatus.running.value)
-            .order_by(ModelRun.started_at.desc(), ModelRun.id.desc()).limit(1)
-        ).scalar_one_or_none()
+        last = runs.last_finished_n_labels(s, project)
     return now, last
 
 
@@ -247,8 +236,7 @@ def project_schedule(engine: Engine, project: Project, now: dt.datetime | None =
         return Schedule(False, False, None, 0, "no automatic retraining (set a model and a retrain interval on the Admin page)")
     with session_scope(engine, write=False) as s:
         labelled = queue.count_labelled(s, project)
-        last = s.execute(sa.select(ModelRun.started_at, ModelRun.n_labels).where(ModelRun.project_id == project.id)
-                         .order_by(ModelRun.started_at.desc(), ModelRun.id.desc()).limit(1)).first()
+        last = runs.latest_run(s, project)
     new_labels = labelled - (last.n_labels if last is not None else 0)
     missing = max(0, n_needed - new_labels)
     next_at = None if every is None or last is None else last.started_at + dt.timedelta(seconds=every)

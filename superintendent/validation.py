@@ -13,9 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from superintendent.al.acquisition import ACQUISITION_NAMES  # re-exported: the names a project may store
+from superintendent.labels import NO_MATCH, match_option
+
 # "<name>_diverse": the same ranking, with the top of the queue kept diverse for labellers claiming together.
-ACQUISITION_NAMES = ("certainty", "entropy", "margin", "certainty_diverse", "entropy_diverse", "margin_diverse")
 LABEL_MODES = ("single", "multi")
+DATA_TYPES = ("image", "text", "tabular", "any")  # how a project's items are shown
+# A project's settings are checked by superintendent.project_settings.ProjectSettings.
 
 
 class SuperintendentError(Exception):
@@ -92,51 +96,12 @@ def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single
         raise ValidationError(f"a label{where} must not be NaN or infinite; got {value!r}")
     if not options:
         return value
-    for option in options:
-        if value == option and type(value) is not bool:
-            return option
+    matched = match_option(value, options, by_text=False)
+    if matched is not NO_MATCH:
+        return matched
     if allow_free_text and isinstance(value, str) and value.strip():
         return value.strip()
     raise ValidationError(f"label {value!r} is not an option{where} (options: {_label_str(options)})")
-
-
-def check_project_settings(
-    *,
-    name: str,
-    options: Any = None,
-    label_mode: str = "single",
-    acquisition_function: str = "margin",
-    shuffle_prop: float = 0.1,
-    annotations_per_item: int = 1,
-    lease_seconds: int = 300,
-    retrain_interval_seconds: float | None = None,
-    retrain_interval_n_labels: int = 0,
-) -> dict[str, Any]:
-    """Check a project's settings; returns them normalised."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError("a project needs a non-empty name")
-    if len(name) > 200:
-        raise ValidationError(f"a project name may have at most 200 characters; got {len(name)}")
-    if label_mode not in LABEL_MODES:
-        raise ValidationError(f"label_mode must be one of {', '.join(LABEL_MODES)}; got {label_mode!r}")
-    if acquisition_function not in ACQUISITION_NAMES:
-        raise ValidationError(f"unknown acquisition function {acquisition_function!r}; choose one of: {', '.join(ACQUISITION_NAMES)}")
-    if not (isinstance(shuffle_prop, (int, float)) and 0.0 <= float(shuffle_prop) <= 1.0):
-        raise ValidationError(f"shuffle_prop must be a number between 0 and 1; got {shuffle_prop!r}")
-    if not (isinstance(annotations_per_item, int) and 1 <= annotations_per_item <= 100):
-        raise ValidationError(f"annotations_per_item must be a whole number from 1 to 100; got {annotations_per_item!r}")
-    if not (isinstance(lease_seconds, int) and lease_seconds >= 5):
-        raise ValidationError(f"lease_seconds must be a whole number of at least 5; got {lease_seconds!r}")
-    if retrain_interval_seconds is not None and not (isinstance(retrain_interval_seconds, (int, float)) and retrain_interval_seconds > 0):
-        raise ValidationError(f"retrain_interval_seconds must be positive or None; got {retrain_interval_seconds!r}")
-    if not (isinstance(retrain_interval_n_labels, int) and retrain_interval_n_labels >= 0):
-        raise ValidationError(f"retrain_interval_n_labels must be a whole number of at least 0; got {retrain_interval_n_labels!r}")
-    return dict(
-        name=name.strip(), options=check_options(options), label_mode=label_mode, acquisition_function=acquisition_function,
-        shuffle_prop=float(shuffle_prop), annotations_per_item=annotations_per_item, lease_seconds=lease_seconds,
-        retrain_interval_seconds=None if retrain_interval_seconds is None else float(retrain_interval_seconds),
-        retrain_interval_n_labels=retrain_interval_n_labels,
-    )
 
 
 def split_features(features: Any) -> list[Any]:

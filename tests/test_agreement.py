@@ -13,7 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
-from superintendent import agreement, queue
+from superintendent import queue
+from superintendent.agreement import annotations_long, item_previews, project_agreement
+from superintendent.al import agreement
+from superintendent.al.disagreement import preview
 from superintendent.auth import IMPORT_USER, ensure_user
 from superintendent.store import Role, session_scope
 from superintendent.validation import ValidationError
@@ -87,7 +90,7 @@ def test_fleiss_from_the_long_frame_equals_the_count_table():
 labels_st = st.sampled_from(["cat", "dog", "bird", 3])
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.fuzz
 @given(st.lists(st.tuples(labels_st, labels_st), min_size=1, max_size=40))
 def test_cohen_kappa_equals_sklearn(pairs):
     a, b = [p[0] for p in pairs], [p[1] for p in pairs]
@@ -106,7 +109,8 @@ reliability_st = st.integers(min_value=2, max_value=5).flatmap(
                            min_size=1, max_size=25))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(reliability_st)
 def test_krippendorff_alpha_equals_the_krippendorff_package(units):
     score = agreement.krippendorff_alpha(units)
@@ -179,7 +183,7 @@ def test_per_class_is_fleiss_per_category_and_specific_agreement():
 user_names = ["ann", "ben", "cid", "dee"]
 
 
-@settings(max_examples=80, deadline=None)
+@pytest.mark.fuzz
 @given(st.lists(st.sampled_from(["a", "b", "c"]), min_size=2, max_size=30).filter(lambda xs: len(set(xs)) > 1),
        st.integers(min_value=2, max_value=4))
 def test_perfect_agreement_is_one_for_every_statistic(truth, k):
@@ -192,7 +196,7 @@ def test_perfect_agreement_is_one_for_every_statistic(truth, k):
     assert (report.disagreements["disagreement"] == 0).all() and not report.disagreements["tie"].any()
 
 
-@settings(max_examples=80, deadline=None)
+@pytest.mark.fuzz
 @given(st.lists(st.lists(st.sampled_from(["a", "b", "c"]), min_size=3, max_size=3), min_size=2, max_size=30))
 def test_statistics_are_bounded_and_order_free(rows):
     frame = long_frame({u: [r[j] for r in rows] for j, u in enumerate(user_names[:3])})
@@ -337,9 +341,9 @@ def test_describe_reads_the_figure_in_words():
 
 
 def test_previews_are_short():
-    assert agreement.preview("a  long\ntext " * 20, 20) == "a long text a long …"  # 20 characters with the ellipsis
-    assert agreement.preview(np.zeros((8, 8))) == "array 8 x 8"
-    assert agreement.preview({"age": 3, "name": "x"}) == "age=3, name=x"
+    assert preview("a  long\ntext " * 20, 20) == "a long text a long …"  # 20 characters with the ellipsis
+    assert preview(np.zeros((8, 8))) == "array 8 x 8"
+    assert preview({"age": 3, "name": "x"}) == "age=3, name=x"
 
 
 # --------------------------------------------------------------------------- from a real database
@@ -361,7 +365,7 @@ def test_reads_three_labellers_from_the_database(engine):
                 queue.submit(s, project, user_id, task.item_id, wanted[name][int(task.external_id[1:])])
     # p0's imported label counts towards its 3 annotations, so only ann and ben label it
     human = {name: [None if (name, i) == ("cid", 0) else v for i, v in enumerate(values)] for name, values in wanted.items()}
-    frame = agreement.annotations_long(engine, project)
+    frame = annotations_long(engine, project)
     assert len(frame) == 11 and IMPORT_USER not in set(frame["user"])
     assert list(frame.columns) == ["item_id", "external_id", "user", "value", "created_at"]
     report = agreement.agreement_report(frame, project.label_mode, project.options, min_labels=3)
@@ -371,11 +375,13 @@ def test_reads_three_labellers_from_the_database(engine):
     assert list(report.disagreements["external_id"]) == ["p1", "p2", "p3"]  # p0 has two labellers' labels only
     assert list(report.disagreements["tie"]) == [False] * 3
     assert report.disagreements["disagreement"].tolist() == pytest.approx([1 / 3, 1 / 3, 0])
-    previews = agreement.item_previews(engine, project, report.disagreements["item_id"])
+    previews = item_previews(engine, project, report.disagreements["item_id"])
     assert sorted(previews.values()) == ["pet 1", "pet 2", "pet 3"]
+    shown = project_agreement(engine, project, top=2)  # what the Progress page shows: min_labels from annotations_per_item
+    assert shown.overall == report.overall and shown.disagreements.equals(report.disagreements.head(2))
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.fuzz
 @given(st.lists(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c"])), min_size=4, max_size=4), min_size=1, max_size=15),
        st.booleans())
 def test_disagreement_table_matches_a_count_of_each_item(rows, multi):

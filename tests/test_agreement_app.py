@@ -2,8 +2,10 @@
 
 Real database (SQLite and PostgreSQL), real users who log in, labels given
 through the queue by three labellers with three annotations per item. The
-last test draws the section in headless Chromium (charts included) and saves
-the screenshot docs/agreement.md shows.
+last test draws the section in headless Chromium (charts included) and takes
+the screenshot docs/agreement.md shows (into its temporary folder here;
+tools/screenshots.py writes docs/images/progress-agreement.png from the same
+tour, tests/browser_helpers.py).
 """
 
 from __future__ import annotations
@@ -11,21 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from browser_helpers import AGREEMENT_LABELS as LABELS  # item i's labels from ann, ben, cid: p3 a three-way tie, p1 and p2 2 against 1
+from browser_helpers import AGREEMENT_OPTIONS as OPTIONS
+from browser_helpers import PASSWORD, VIEWPORT, label_all, open_agreement, screenshots_into, seed_agreement, shoot_agreement
+from browser_helpers import make_agreement_project as make_project
 from streamlit.testing.v1 import AppTest
-from test_browser import SHOTS, browser, log_in, server, settle  # noqa: F401  (browser and server are fixtures)
+from test_browser import browser, server  # noqa: F401  (fixtures)
 
-from superintendent import agreement, auth, queue
-from superintendent.store import init_db, make_engine, session_scope
+from superintendent import auth, queue
+from superintendent.agreement import annotations_long
+from superintendent.al import agreement
+from superintendent.store import session_scope
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-PASSWORD = "correct horse battery"
-OPTIONS = ["cat", "dog", "bird"]
-# Item i gets these labels from ann, ben and cid: p3 is a three-way tie, p1 and p2 are 2 against 1.
-LABELS = {
-    "ann": ["cat", "cat", "dog", "bird", "dog", "cat"],
-    "ben": ["cat", "dog", "dog", "cat", "dog", "cat"],
-    "cid": ["cat", "dog", "cat", "dog", "dog", "cat"],
-}
 
 
 @pytest.fixture
@@ -36,25 +36,6 @@ def team(app_env):
         for name in LABELS:
             auth.create_user(s, name, PASSWORD, "labeller")
     return app_env
-
-
-def make_project(engine, name="pets", **settings):
-    with session_scope(engine) as s:
-        project = queue.create_project(s, name, options=OPTIONS, annotations_per_item=3, **settings)
-        queue.add_items(s, project, [f"photo of pet number {i}" for i in range(6)], external_ids=[f"p{i}" for i in range(6)])
-    return project
-
-
-def label_all(engine, project, name, labels):
-    """``name`` labels every item the queue gives them, as the Label page would (claim, then submit)."""
-    with session_scope(engine, write=False) as s:
-        user_id = auth.get_user(s, name).id
-    while True:
-        with session_scope(engine) as s:
-            task = queue.claim_next(s, project, user_id)
-            if task is None:
-                return
-            queue.submit(s, project, user_id, task.item_id, labels[int(task.external_id[1:])])
 
 
 def logged_in(name) -> AppTest:
@@ -162,7 +143,7 @@ def test_multi_label_projects_compare_each_option(team):
     label_all(team, project, "ann", [["cat"], ["cat", "dog"], [], ["bird"]])
     label_all(team, project, "ben", [["cat"], ["dog"], ["dog"], ["bird"]])
     at = progress_page("boss")
-    expected = agreement.overall(agreement.annotations_long(team, project), "multi", OPTIONS)
+    expected = agreement.overall(annotations_long(team, project), "multi", OPTIONS)
     assert metrics(at)["Cohen's kappa"] == f"{expected.value:.3f}"
     assert any("each option is compared as a yes/no question" in c.value for c in at.caption)
     items = at.dataframe[-1].value
@@ -186,42 +167,15 @@ def test_the_label_page_never_shows_another_labellers_label(team):
     assert "bird" not in text and "ann" not in text and "ben" not in text
 
 
-def test_the_agreement_section_in_a_real_browser(server, browser):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
+def test_the_agreement_section_in_a_real_browser(server, browser, tmp_path):
     base, db_url = server
-    engine = make_engine(db_url)
-    init_db(engine)  # the server creates the schema on its first page view; nobody has opened one yet
-    with session_scope(engine) as s:
-        auth.create_user(s, "boss", PASSWORD, "admin")
-        for name in LABELS:
-            auth.create_user(s, name, PASSWORD, "labeller")
-    project = make_project(engine)
-    for name, labels in LABELS.items():
-        label_all(engine, project, name, labels)
-    engine.dispose()
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(base)  # a first, settled visit: the first script run of a fresh server is the slowest
-    settle(page, timeout=60_000)
-    try:
-        log_in(page, base, "boss")
-    except PlaywrightTimeout:
-        # Seen once in three runs on a machine loaded far past its cores: the click's rerun was overtaken by
-        # the login cookie component's and the form came back empty. A person types again; so does the test.
-        log_in(page, base, "boss")
-    page.get_by_role("link", name="Progress").click()
-    settle(page)
-    page.get_by_text("Items with most disagreement").wait_for(timeout=60_000)
+    seed_agreement(db_url)
+    page = browser.new_page(viewport=VIEWPORT)
+    open_agreement(page, base)
     assert page.get_by_text("Fleiss' kappa", exact=True).count() >= 1
     assert page.get_by_text(f"{expected_fleiss():.3f}", exact=True).count() == 1
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 6", timeout=30_000)
     titles = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot .gtitle')].map(t => t.textContent)")
     assert {"Each labeller vs the others' majority (Cohen's kappa)", "Agreement per class",
             "Cohen's kappa for each pair of labellers"} <= set(titles)
-    page.set_viewport_size({"width": 1280, "height": 3200})  # the whole page at once, for the screenshot
-    settle(page)
-    top = page.get_by_role("heading", name="Agreement").bounding_box()["y"]
-    bottom = page.locator('[data-testid="stDataFrame"]').last.bounding_box()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "progress-agreement.png"),
-                    clip={"x": 300, "y": top - 10, "width": 980, "height": bottom["y"] + bottom["height"] + 60 - (top - 10)})
+    shoot_agreement(page, screenshots_into(tmp_path / "screenshots"))
+    assert (tmp_path / "screenshots" / "progress-agreement.png").stat().st_size > 0

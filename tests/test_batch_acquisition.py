@@ -19,7 +19,7 @@ from superintendent.acquisition_functions import (
     split_name,
 )
 from superintendent.auth import ensure_user
-from superintendent.diversity import (
+from superintendent.al.diversity import (
     TopCandidates,
     diverse_order,
     diverse_ranking,
@@ -164,12 +164,14 @@ def test_retrain_with_margin_diverse_hands_eight_labellers_different_items(engin
 
 def test_the_window_comes_from_the_project_settings_and_is_checked(engine):
     options = RetrainOptions(model=make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)))
-    one = duplicated_digits_project(engine, "margin_diverse", name="one", settings={"diversity_window": 1})
+    one = duplicated_digits_project(engine, "margin_diverse", name="one", diversity_window=1)
     run = retrain_project(engine, one, options)
     assert run.signals["diversity_window"] == 1
     assert sum(e.startswith("twin") for e in claimed_external_ids(engine, one, 8)) >= 6  # a window of one is plain margin
-    bad = duplicated_digits_project(engine, "margin_diverse", name="bad", settings={"diversity_window": "eight"})
-    run = retrain_project(engine, bad, options)
+    with pytest.raises(ValidationError, match="diversity_window must be a whole number"):
+        duplicated_digits_project(engine, "margin_diverse", name="bad", diversity_window="eight")
+    bad_option = RetrainOptions(model=options.model, diversity_window=0)  # the retrain checks its own option too
+    run = retrain_project(engine, one, bad_option)
     assert run.status == RunStatus.failed.value and "diversity_window must be a whole number" in run.message
     with pytest.raises(ValidationError, match="unknown acquisition function 'margin_fancy'"), session_scope(engine) as s:
         queue.create_project(s, "nope", acquisition_function="margin_fancy")

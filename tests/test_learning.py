@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from superintendent import queue
 from superintendent.acquisition_functions import margin
 from superintendent.auth import ensure_user
-from superintendent.learning import RetrainOptions, stack_features
-from superintendent.orchestration import orchestrate, retrain_if_due, retrain_lock, retrain_project
+from superintendent.learning import RetrainOptions, stack_features, top_guesses
+from superintendent.orchestration import orchestrate, project_schedule, retrain_due_projects, retrain_if_due, retrain_lock, retrain_project
 from superintendent.store import ModelRun, Role, RunStatus, session_scope
 
 DIGITS = load_digits()
@@ -235,8 +235,6 @@ def test_retrain_stores_the_models_guess_as_a_hint(engine):
 
 
 def test_top_guesses_single_and_multi_label():
-    from superintendent.learning import top_guesses
-
     proba = np.array([[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]])
     assert top_guesses(proba, np.array(["a", "b", "c"]), multi=False, k=2) == [[("b", 0.7), ("c", 0.2)], [("a", 0.5), ("b", 0.25)]]
     multi = np.array([[[0.9, 0.2, 0.6], [0.1, 0.8, 0.4]]])  # (rows, [no, yes], labels): yes-probabilities 0.1, 0.8, 0.4
@@ -244,8 +242,6 @@ def test_top_guesses_single_and_multi_label():
 
 
 def test_projects_retrain_on_their_own_schedule(engine):
-    from superintendent.orchestration import project_schedule, retrain_due_projects
-
     with session_scope(engine) as s:
         manual = queue.create_project(s, "manual", options=["a", "b"])
         auto = queue.create_project(s, "auto", options=["a", "b"], model_preset="logistic_regression",

@@ -12,7 +12,7 @@ from superintendent import queue, serialization
 from superintendent.auth import ensure_user
 from superintendent.learning import RetrainOptions, latest_runs
 from superintendent.orchestration import retrain_project
-from superintendent.stopping import (
+from superintendent.al.stopping import (
     FLAT_SLOPE,
     LEVELLING_OFF,
     MORE_HELP,
@@ -174,7 +174,7 @@ def test_model_page_in_chromium_shows_the_stopping_signal(tmp_path, server, brow
     """In a real browser: the verdict, its figures and the chart of both figures against labels."""
     from superintendent.auth import create_user
     from superintendent.store import init_db, make_engine
-    from tests.test_browser import PASSWORD, log_in, settle
+    from browser_helpers import PASSWORD, log_in, settle
 
     base, db_url = server
     engine = make_engine(db_url)

@@ -1,7 +1,8 @@
 """The Model page's body: every run, the latest figures, the stopping signal, the schedule, and "Retrain now" for admins.
 
-The account is re-read from the database on every draw and again on "Retrain now" (a browser
-session's role may be stale); a retrain is written to the audit log.
+The account is re-read from the database on every draw (``login.require("view_model")`` in
+``pages/model.py``) and again on "Retrain now" (:func:`superintendent.app.guard.guarded_engine_action`;
+a browser session's role may be stale); a retrain is written to the audit log.
 """
 
 from __future__ import annotations
@@ -10,22 +11,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
+from sqlalchemy.engine import Engine
 
-from superintendent import audit, auth, reports, stopping
+from superintendent import audit, reports
+from superintendent.al import stopping
 from superintendent.app import charts, resources
+from superintendent.app.guard import Note, guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
-from superintendent.learning import MODEL_PRESETS, latest_runs, model_for_project
+from superintendent.learning.presets import MODEL_PRESETS, model_for_project
+from superintendent.learning.runs import latest_runs
 from superintendent.orchestration import project_schedule, retrain_project
-from superintendent.store import ModelRun, session_scope
+from superintendent.store import ModelRun, Project
 from superintendent.validation import SuperintendentError
-
-REFUSED = "your account may not do this any more"
-
-
-def _allowed(user: CurrentUser, action: str) -> bool:
-    with session_scope(resources.engine(), write=False) as s:
-        return auth.allowed(s, user.username, action)
 
 
 def signals_frame(runs: list[ModelRun]) -> pd.DataFrame:
@@ -90,10 +88,22 @@ def render_stopping(runs: list[ModelRun]) -> None:
                "so both figures must agree.")
 
 
+def _retrain_now(user: CurrentUser, project: Project) -> ModelRun | None:
+    """Check the account, build the model (a bad preset or factory is reported here, before the run), retrain, audit."""
+    def retrain(engine: Engine) -> ModelRun | None:
+        model_for_project(project)
+        return retrain_project(engine, project)
+
+    def note(run: ModelRun | None) -> Note | None:
+        if run is None:
+            return None
+        return Note(audit.AuditAction.model_retrain, project.name, {"run_id": run.id, "status": run.status, "n_labels": run.n_labels})
+
+    return guarded_engine_action(user, "retrain", retrain, audit=note)
+
+
 def render_page(user: CurrentUser) -> None:
-    if not _allowed(user, "view_model"):
-        st.error(REFUSED)
-        return
+    """The page, for a user ``login.require("view_model")`` has just checked against the database."""
     project = project_picker("model-project")
     if project is None:
         return
@@ -106,10 +116,7 @@ def render_page(user: CurrentUser) -> None:
         if st.button("Retrain now", key="model-retrain", type="primary"):
             with st.spinner("Retraining: labellers keep working meanwhile..."):
                 try:
-                    if not _allowed(user, "retrain"):
-                        raise SuperintendentError(REFUSED)
-                    model_for_project(project)  # a bad preset or factory is reported here, before the run
-                    run = retrain_project(engine, project)
+                    run = _retrain_now(user, project)
                 except SuperintendentError as exc:
                     st.error(str(exc))
                     run = None
@@ -117,9 +124,6 @@ def render_page(user: CurrentUser) -> None:
                     if run is None:
                         st.info("Another retrain of this project is running; its result appears below when it ends.")
             if run is not None:
-                with session_scope(engine) as s:
-                    audit.record(s, user.username, audit.AuditAction.model_retrain, project.name, run_id=run.id, status=run.status,
-                                 n_labels=run.n_labels)
                 (st.success if run.status == "succeeded" else st.warning)(f"Retrain {run.status}" + (f": score {run.score_mean:.3f}" if run.score_mean is not None else ""))
     runs = latest_runs(engine, project)
     if not runs:

@@ -1,9 +1,10 @@
 """The Progress page's body: how far a project is, per label, per labeller, over time, and how far labellers agree.
 
-The agreement figures come from :mod:`superintendent.agreement`; this module
-only lays them out. Only admins and reviewers see it: a labeller who could
-watch an agreement figure move while changing one of their own labels would
-learn what the others said about that item, so labellers see none of it.
+The agreement figures come from :mod:`superintendent.agreement` (the
+statistics: :mod:`superintendent.al.agreement`); this module only lays them
+out. Only admins and reviewers see it: a labeller who could watch an
+agreement figure move while changing one of their own labels would learn
+what the others said about that item, so labellers see none of it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from superintendent import agreement, queue, reports
+from superintendent.al.agreement import ALPHA, describe
 from superintendent.app import charts, resources
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
@@ -67,23 +69,21 @@ def agreement_section(engine: Engine, project: Project, user: CurrentUser) -> No
             st.caption("Agreement between labellers is shown to admins and reviewers only, so that nobody's labels "
                        "can sway anyone else's.")
         return
-    frame = agreement.annotations_long(engine, project)
-    if not agreement.has_overlap(frame):
+    with st.spinner("Computing agreement..."):
+        report = agreement.project_agreement(engine, project, top=DISAGREEMENT_ROWS)
+    if report is None:
         if project.annotations_per_item > 1:
             st.caption(f"Each item gets {project.annotations_per_item} labellers: agreement between them shows here "
                        "once two have labelled the same item.")
         return
-    with st.spinner("Computing agreement..."):
-        report = agreement.agreement_report(frame, project.label_mode, project.options,
-                                            min_labels=max(2, project.annotations_per_item), top=DISAGREEMENT_ROWS)
     score = report.overall
     st.subheader("Agreement")
     a, b, c = st.columns(3)
     a.metric(score.statistic, _figure(score.value), help="1 = perfect agreement, 0 = no better than chance, below 0 = worse than chance")
     b.metric("Items compared", f"{score.n_items:,}", help="items labelled by two or more labellers")
     c.metric("Labellers compared", f"{score.n_labellers:,}")
-    notes = [agreement.describe(score).capitalize() + "."]
-    if score.statistic != agreement.ALPHA and report.alpha.value is not None:
+    notes = [describe(score).capitalize() + "."]
+    if score.statistic != ALPHA and report.alpha.value is not None:
         notes.append(f"Krippendorff's alpha on the same labels: {report.alpha.value:.3f}.")
     if project.label_mode == "multi":
         notes.append("Multi-label: each option is compared as a yes/no question, over every item and option.")

@@ -1,0 +1,171 @@
+"""Models and what they see: presets, factories named by import path, features stacked and viewed for a model.
+
+A project's model comes from a factory named in its settings
+(``package.module:function``; code, so set by configuration or an admin
+only) or from a preset an admin picks (:data:`MODEL_PRESETS`). Item
+features, stored one per item, are stacked into what a model takes
+(:func:`stack_features`) and cut to the project's model columns
+(:func:`model_view`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.multioutput import MultiOutputClassifier
+
+from superintendent.store import Project
+from superintendent.validation import ValidationError
+
+__all__ = [
+    "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "Preprocess", "identity_preprocess", "load_factory", "make_preset", "model_features",
+    "model_for_project", "model_view", "stack_features",
+]
+
+Preprocess = Callable[[Any, Any], tuple[Any, Any]]
+
+# --------------------------------------------------------------------------- models
+
+
+IMAGE_FILE_PIXELS = (32, 32)
+
+
+def _load_image_files(paths: Any) -> np.ndarray:
+    """Images stored as files (ZIP uploads): grey, resized to :data:`IMAGE_FILE_PIXELS`."""
+    from PIL import Image
+
+    out = np.empty((len(paths), *IMAGE_FILE_PIXELS), dtype=float)
+    for i, path in enumerate(paths):
+        with Image.open(path) as image:
+            out[i] = np.asarray(image.convert("L").resize(IMAGE_FILE_PIXELS), dtype=float)
+    return out
+
+
+def _flatten(x: Any) -> np.ndarray:
+    if isinstance(x, pd.DataFrame) and "image_path" in x.columns:
+        x = _load_image_files(x["image_path"].tolist())
+    arr = np.asarray(x, dtype=float)
+    return arr.reshape(len(arr), -1)
+
+
+def _as_text(x: Any) -> list[str]:
+    if isinstance(x, pd.DataFrame):
+        return x.astype(str).agg(" ".join, axis=1).tolist()
+    return [v if isinstance(v, str) else " ".join(map(str, dict(v).values())) if isinstance(v, (dict, pd.Series)) else str(v) for v in x]
+
+
+def _as_frame(x: Any) -> pd.DataFrame:
+    frame = x.copy() if isinstance(x, pd.DataFrame) else pd.DataFrame(list(x))
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            frame[col] = frame[col].astype("category")
+    return frame
+
+
+def make_preset(name: str) -> BaseEstimator:
+    """A fresh model for a preset name (see :data:`MODEL_PRESETS`)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    if name == "logistic_regression":
+        return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000))
+    if name == "tfidf_logistic_regression":
+        return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+                             LogisticRegression(max_iter=2000))
+    if name == "gradient_boosting":
+        return make_pipeline(FunctionTransformer(_as_frame), HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100))
+    raise ValidationError(f"unknown model preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
+
+
+MODEL_PRESETS = {
+    "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
+    "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
+    "gradient_boosting": "Histogram gradient boosting trees (table rows; handles categories and missing values)",
+}
+
+
+def load_factory(path: str) -> Callable[[], BaseEstimator]:
+    """A model factory named ``package.module:function`` (set by configuration or an admin only)."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValidationError(f"a model factory is written 'package.module:function'; got {path!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"cannot load model factory {path!r}: {exc}") from None
+    if not callable(factory):
+        raise ValidationError(f"model factory {path!r} is not callable")
+    return factory
+
+
+def model_for_project(project: Project) -> BaseEstimator | None:
+    """The model a project's settings name (factory path first, then preset), or None."""
+    if project.model_factory:
+        return load_factory(project.model_factory)()
+    if project.model_preset:
+        return make_preset(project.model_preset)
+    return None
+
+
+# --------------------------------------------------------------------------- features
+
+
+def stack_features(features: list[Any]) -> Any:
+    """Put per-item features together for a model: arrays stacked, Series rows as a DataFrame, else a list/array."""
+    if not features:
+        return np.empty((0,))
+    first = features[0]
+    if all(isinstance(f, pd.Series) for f in features):
+        return pd.DataFrame(features).reset_index(drop=True)
+    if all(isinstance(f, dict) for f in features):
+        return pd.DataFrame(features)
+    if all(isinstance(f, np.ndarray) for f in features):
+        return np.stack(features)
+    if all(isinstance(f, (int, float, np.number)) and not isinstance(f, bool) for f in features):
+        return np.asarray(features)
+    if isinstance(first, str):
+        return list(features)
+    return list(features)
+
+
+def model_view(x: Any, project: Project) -> Any:
+    """Table rows keep only the project's model columns (set at import), when it names them."""
+    columns = project.model_columns
+    if columns and isinstance(x, pd.DataFrame):
+        return x[[c for c in columns if c in x.columns]]
+    return x
+
+
+def identity_preprocess(x: Any, y: Any) -> tuple[Any, Any]:
+    return x, y
+
+
+def model_features(model: BaseEstimator, x: Any, proba: np.ndarray) -> Any:
+    """The model's own numeric view of items, for the diversity step.
+
+    A pipeline's steps before the classifier (e.g. scaled pixels, TF-IDF
+    vectors); else the features themselves when numeric; else the predicted
+    probabilities (items the model sees alike are then those it predicts alike).
+    """
+    estimator = model.estimators_[0] if isinstance(model, MultiOutputClassifier) else model
+    view: Any = x
+    if hasattr(estimator, "steps") and len(estimator.steps) > 1:
+        try:
+            view = estimator[:-1].transform(x)
+        except Exception:  # noqa: BLE001 - a custom pipeline that cannot transform alone: fall back
+            view = x
+    if hasattr(view, "toarray") and hasattr(view, "shape"):
+        return view  # sparse (TF-IDF): projected by the diversity step
+    try:
+        arr = np.asarray(view, dtype=float)
+        return arr.reshape(len(arr), -1) if np.isfinite(arr).all() else proba.reshape(len(proba), -1)
+    except (TypeError, ValueError):
+        return proba.reshape(len(proba), -1)
