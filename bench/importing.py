@@ -3,9 +3,9 @@
 Generates a CSV of N rows (default 1,000,000; columns ``id``, ``text`` (a
 short sentence), ``x1``, ``x2`` (numbers), ``label`` (one of three classes for
 every tenth row, empty otherwise)), then, in a fresh process, runs
-``importers.prepare_upload`` (read and check the file, with a plan: ``text``,
+``ingest.prepare_upload`` (read and check the file, with a plan: ``text``,
 ``x1``, ``x2`` shown and modelled, ids from ``id``, labels from ``label``) and
-``importers.import_prepared`` (one transaction) into a fresh project.
+``importing.import_prepared`` (one transaction) into a fresh project.
 Reported: seconds for each step, rows per second, the process's RSS after
 imports and its peak RSS (``ru_maxrss``), and the CSV's size.
 
@@ -82,7 +82,7 @@ def _rss_mb() -> float:
 
 def child_main(url: str, csv_path: str) -> None:
     """``--child URL CSV``: prepare and import in this fresh process; prints JSON."""
-    from superintendent import importers, queue
+    from superintendent import importing, ingest, queue
     from superintendent.store import init_db, make_engine, session_scope
 
     rss_imports = _rss_mb()
@@ -93,12 +93,12 @@ def child_main(url: str, csv_path: str) -> None:
     t0 = time.perf_counter()
     data = Path(csv_path).read_bytes()  # the upload arrives as bytes (Streamlit's file_uploader, the CLI's file)
     t_read = time.perf_counter()
-    plan = importers.TablePlan(display_columns=["text"], model_columns=["text", "x1", "x2"], label_column="label", id_column="id")
-    prepared = importers.prepare_upload(Path(csv_path).name, data, plan=plan, options=["cat", "dog", "bird"])
+    plan = ingest.TablePlan(display_columns=["text"], model_columns=["text", "x1", "x2"], label_column="label", id_column="id")
+    prepared = ingest.prepare_upload(Path(csv_path).name, data, plan=plan, options=["cat", "dog", "bird"])
     t_prepare = time.perf_counter()
     rss_prepared = _rss_mb()
     del data
-    result = importers.import_prepared(engine, "import", prepared)
+    result = importing.import_prepared(engine, "import", prepared)
     t_import = time.perf_counter()
     with session_scope(engine, write=False) as s:
         project = queue.get_project(s, "import")

@@ -85,7 +85,7 @@ def _columns(text: str | None) -> list[str] | None:
 def cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from superintendent import importers
+    from superintendent import importing, ingest
 
     engine = _engine(args)
     project = _project(engine, args.project)
@@ -93,41 +93,41 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise ValidationError(f"no file {str(path)!r}")
     settings = get_settings()
-    limits = importers.ImportLimits(max_bytes=settings.max_upload_mb * 1024 * 1024)
+    limits = ingest.ImportLimits(max_bytes=settings.max_upload_mb * 1024 * 1024)
     if path.stat().st_size > limits.max_bytes:
         raise ValidationError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is {settings.max_upload_mb} MB "
                               "(set SUPERINTENDENT_MAX_UPLOAD_MB to change it)")
     data = path.read_bytes()
     plan = None
-    fmt = importers.detect_format(path.name, data) if args.format is None else args.format
-    if fmt in importers.INTEROP_FORMATS:
+    fmt = ingest.detect_format(path.name, data) if args.format is None else args.format
+    if fmt in ingest.INTEROP_FORMATS:
         if any(v is not None for v in (args.display_columns, args.model_columns, args.label_column, args.id_column)):
             raise ValidationError(f"column options apply to tables; {path.name} is read as {fmt} (use --data-key / --from-name)")
     elif args.data_key is not None or args.from_name is not None:
         raise ValidationError(f"--data-key and --from-name apply to Label Studio tasks; {path.name} is read as {fmt}")
     if fmt in ("csv", "parquet", "json", "jsonl"):
-        columns = list(importers.read_table(data, fmt, limits).columns)
+        columns = list(ingest.read_table(data, fmt, limits).columns)
         skip = {args.label_column, args.id_column}
         display = _columns(args.display_columns) or [c for c in columns if c not in skip]
         model = _columns(args.model_columns) or display
-        plan = importers.TablePlan(display_columns=display, model_columns=model, label_column=args.label_column, id_column=args.id_column)
+        plan = ingest.TablePlan(display_columns=display, model_columns=model, label_column=args.label_column, id_column=args.id_column)
     elif any(v is not None for v in (args.display_columns, args.model_columns, args.label_column, args.id_column)):
         raise ValidationError(f"column options apply to tables (CSV, Parquet, JSON); {path.name} is {fmt}")
-    prepared = importers.prepare_upload(path.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
+    prepared = ingest.prepare_upload(path.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
                                         limits=limits, upload_dir=settings.upload_dir, fmt=fmt,
                                         allow_free_text=project.allow_free_text, data_key=args.data_key, from_name=args.from_name)
     with tqdm(total=prepared.n_rows, unit="item", desc=f"importing into {project.name}", file=sys.stderr) as bar:
-        result = importers.import_prepared(engine, project, prepared, progress=lambda f: bar.update(round(f * prepared.n_rows) - bar.n))
+        result = importing.import_prepared(engine, project, prepared, progress=lambda f: bar.update(round(f * prepared.n_rows) - bar.n))
     print(f"imported {result.added} new items into {project.name!r} ({result.already_present} already there, {result.labelled} labels)")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from superintendent import exporting
+    from superintendent import export
 
     engine = _engine(args)
     project = _project(engine, args.project)
-    data = exporting.export_labels(engine, project, args.format, individual=args.individual, from_name=args.from_name,
+    data = export.export_labels(engine, project, args.format, individual=args.individual, from_name=args.from_name,
                                    to_name=args.to_name, image_value=args.image_value)
     Path(args.output).write_bytes(data)
     print(f"wrote {len(data):,} bytes of {project.name!r} labels to {args.output}")

@@ -6,12 +6,17 @@ agreement statistics all call these, so each rule is written once.
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from superintendent import serialization
+
+# The account name imported labels are stored under when the file names no labeller (a system account: it never signs in).
+IMPORT_USER = "_import"
 
 
 def content_id(payload: str) -> str:
@@ -62,3 +67,36 @@ def content_ids(payloads: Iterable[str]) -> list[str]:
         seen[h] += 1
         ids.append(h if seen[h] == 1 else f"{h}#{seen[h]}")
     return ids
+
+
+class _NoMatch(enum.Enum):
+    NO_MATCH = "no match"
+
+
+NO_MATCH = _NoMatch.NO_MATCH
+"""What :func:`match_option` returns for a value that names no option (``None`` is a value, so it cannot mean that)."""
+
+
+def match_option(value: Any, options: Sequence[Any], *, by_text: bool = True) -> Any:
+    """The option that ``value`` stands for, or :data:`NO_MATCH`.
+
+    An equal value matches (but a bool never matches a number: ``True`` is
+    not the option ``1``); with ``by_text`` also the option whose text is the
+    value's text without surrounding spaces (``"1"`` names the option ``1``,
+    ``" cat "`` names ``"cat"``), as labels read from files are text. NaN and
+    infinities are never labels. With no options every other value stands
+    for itself.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return NO_MATCH
+    if not options:
+        return value
+    for option in options:
+        if value == option and type(value) is not bool:
+            return option
+    if by_text:
+        text = str(value).strip()
+        for option in options:
+            if str(option) == text:
+                return option
+    return NO_MATCH

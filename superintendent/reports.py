@@ -5,20 +5,16 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from superintendent import queue
-from superintendent.store import ModelRun, Project, session_scope
+from superintendent.export.tables import annotations_frame as _annotations
+from superintendent.store import ModelRun, Project
 
 
 def annotations_frame(engine: Engine, project: Project, *, user_id: int | None = None) -> pd.DataFrame:
-    """One row per human annotation: user, label (as text), created_at (UTC), time_taken_s."""
-    with session_scope(engine, write=False) as s:
-        rows = queue.annotation_log(s, project, user_id=user_id, include_import=False)
-    return pd.DataFrame({
-        "user": [r.username for r in rows],
-        "label": [";".join(map(str, r.label)) if isinstance(r.label, list) else str(r.label) for r in rows],
-        "created_at": pd.to_datetime(pd.Series([r.created_at for r in rows], dtype="object"), utc=True),
-        "time_taken_s": pd.Series([r.time_taken for r in rows], dtype="float64"),
-    })
+    """One row per human annotation, oldest first: user, label (as text, ``a;b`` for several), created_at (UTC), time_taken_s."""
+    frame = _annotations(engine, project, user_id=user_id, include_import=False)
+    out = frame[["user", "label", "created_at", "time_taken_s"]].copy()
+    out["label"] = [";".join(map(str, v)) if isinstance(v, list) else str(v) for v in frame["label"]]
+    return out
 
 
 def per_user(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from superintendent import importers, queue, serialization
-from superintendent.importers import ImportLimits, PreparedImport, TablePlan, prepare_upload
+from superintendent import importing, ingest, queue, serialization
+from superintendent.ingest import ImportLimits, PreparedImport, TablePlan, prepare_upload
+from superintendent.labels import NO_MATCH, match_option
 from superintendent.store import Item, init_db, make_engine, session_scope
 from superintendent.validation import ValidationError
 
@@ -143,7 +144,7 @@ def test_good_files_round_trip(engine, tmp_path, filename, data, kwargs, items, 
     assert prepared.labels == labels
     assert isinstance(prepared.preview, pd.DataFrame) and 0 < len(prepared.preview) <= 20
     fractions = []
-    result = importers.import_prepared(engine, project, prepared, progress=fractions.append)
+    result = importing.import_prepared(engine, project, prepared, progress=fractions.append)
     assert (result.added, result.already_present, result.labelled) == (len(items), 0, sum(v is not None for v in labels or []))
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
     rows, got_labels = stored(engine, project)
@@ -151,7 +152,7 @@ def test_good_files_round_trip(engine, tmp_path, filename, data, kwargs, items, 
     assert got_labels == (labels or [None] * len(items))
     if prepared.external_ids:
         assert [r[0] for r in rows] == prepared.external_ids
-    again = importers.import_prepared(engine, project, prepare_upload(filename, data, upload_dir=tmp_path / "up", **kwargs))
+    again = importing.import_prepared(engine, project, prepare_upload(filename, data, upload_dir=tmp_path / "up", **kwargs))
     assert (again.added, again.already_present) == (0, len(items))
     assert not (tmp_path / "up").exists()  # only ZIPs of images write files
 
@@ -179,7 +180,7 @@ def test_zip_of_images_round_trips(engine, tmp_path):
     assert sizes == [(8, 6), (5, 4), (3, 3)]
     assert list(prepared.preview["width"]) == [8, 5, 3]
     assert len({p.parent for p in paths}) == 1 and not [p for p in upload_dir.iterdir() if p.name.startswith(".")]
-    importers.import_prepared(engine, project, prepared)
+    importing.import_prepared(engine, project, prepared)
     rows, _ = stored(engine, project)
     assert [r[1] for r in rows] == prepared.items and [r[2] for r in rows] == [str(p) for p in paths]
     # the same ZIP again reuses its folder
@@ -188,17 +189,36 @@ def test_zip_of_images_round_trips(engine, tmp_path):
 
 
 def test_read_image_zip_reports_sizes(tmp_path):
-    images = importers.read_image_zip(zip_bytes({"x.png": image_bytes(size=(7, 2))}), ImportLimits(), tmp_path / "u")
+    images = ingest.read_image_zip(zip_bytes({"x.png": image_bytes(size=(7, 2))}), ImportLimits(), tmp_path / "u")
     assert [(i.original_name, i.width, i.height, i.path.suffix) for i in images] == [("x.png", 7, 2, ".png")]
 
 
 def test_detect_format():
-    assert [importers.detect_format(n) for n in ("a.CSV", "b.parquet", "c.json", "d.jsonl", "e.ndjson", "f.npy", "g.npz", "h.zip")] == \
+    assert [ingest.detect_format(n) for n in ("a.CSV", "b.parquet", "c.json", "d.jsonl", "e.ndjson", "f.npy", "g.npz", "h.zip")] == \
         ["csv", "parquet", "json", "jsonl", "jsonl", "npy", "npz", "zip"]
     with pytest.raises(ValidationError, match=r"accepted extensions: .csv"):
-        importers.detect_format("data.xlsx")
+        ingest.detect_format("data.xlsx")
     with pytest.raises(ValidationError, match="no extension"):
-        importers.detect_format("README")
+        ingest.detect_format("README")
+
+
+MATCHES = [
+    pytest.param("cat", ["cat", "dog"], True, "cat", id="equal-text"),
+    pytest.param(" cat ", ["cat", "dog"], True, "cat", id="text-stripped"),
+    pytest.param(" cat ", ["cat", "dog"], False, NO_MATCH, id="exact-only"),
+    pytest.param("1", [1, 2], True, 1, id="text-names-a-number"),
+    pytest.param(1.0, [1, 2], True, 1, id="equal-number"),
+    pytest.param(True, [1, 2], True, NO_MATCH, id="bool-is-not-a-number"),
+    pytest.param(float("nan"), [], True, NO_MATCH, id="nan-never"),
+    pytest.param("yak", [], True, "yak", id="no-options-anything"),
+    pytest.param("yak", ["cat"], True, NO_MATCH, id="unknown"),
+]
+
+
+@pytest.mark.parametrize("value, options, by_text, expected", MATCHES)
+def test_match_option_is_the_one_rule_for_labels_from_files(value, options, by_text, expected):
+    got = match_option(value, options, by_text=by_text)
+    assert got is expected if expected is NO_MATCH else (got == expected and type(got) is type(expected))
 
 
 # --------------------------------------------------------------------------- bad files
@@ -298,7 +318,7 @@ def test_bad_files_raise_and_import_nothing(engine, tmp_path, filename, data, kw
     upload_dir.mkdir()
     with pytest.raises(ValidationError, match=fragment) as info:
         prepared = prepare_upload(filename, data, upload_dir=upload_dir, **kwargs)
-        importers.import_prepared(engine, project, prepared)
+        importing.import_prepared(engine, project, prepared)
     assert "Traceback" not in str(info.value) and info.value.__cause__ is None
     assert n_items(engine, project) == 0
     assert tree(upload_dir) == []
@@ -334,7 +354,7 @@ def test_object_npy_is_never_unpickled(monkeypatch):
 
 
 def test_oversize_is_checked_before_parsing(monkeypatch):
-    monkeypatch.setattr(importers, "read_table", lambda *a, **k: pytest.fail("parsed an oversize file"))
+    monkeypatch.setattr(ingest.tables, "read_table", lambda *a, **k: pytest.fail("parsed an oversize file"))
     with pytest.raises(ValidationError, match=r"the limit is 0.0 MB \(10 bytes\)"):
         prepare_upload("a.csv", b"text\nhello world\n", limits=ImportLimits(max_bytes=10))
 
@@ -369,7 +389,8 @@ def upload_bytes(draw):
     return fmt, data
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(upload_bytes())
 @example(
     case=('zip',
@@ -399,7 +420,7 @@ def test_label_rejected_by_project_imports_nothing(engine):
     prepared = PreparedImport(items=[f"t{i}" for i in range(100)], external_ids=None,
                               labels=["cat"] * 99 + ["horse"], preview=pd.DataFrame(), n_rows=100)
     with pytest.raises(ValidationError, match=r"item 100: label 'horse' is not an option"):
-        importers.import_prepared(engine, project, prepared)
+        importing.import_prepared(engine, project, prepared)
     assert n_items(engine, project) == 0
 
 
@@ -417,12 +438,12 @@ def test_failure_after_first_chunk_rolls_back_everything(engine, monkeypatch):
 
     monkeypatch.setattr(queue, "add_items", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        importers.import_prepared(engine, project, prepared)
+        importing.import_prepared(engine, project, prepared)
     assert calls == [10, 10]
     assert n_items(engine, project) == 0
     monkeypatch.setattr(queue, "add_items", real)
     fractions = []
-    result = importers.import_prepared(engine, project, prepared, progress=fractions.append)
+    result = importing.import_prepared(engine, project, prepared, progress=fractions.append)
     assert result.added == 200 and n_items(engine, project) == 200
     assert len(fractions) == 21 and fractions[-1] == 1.0
 
@@ -430,7 +451,7 @@ def test_failure_after_first_chunk_rolls_back_everything(engine, monkeypatch):
 def test_repeated_content_across_chunks_is_kept(engine):
     project = new_project(engine)
     prepared = prepare_upload("t.json", json.dumps(["same"] * 45).encode())
-    assert importers.import_prepared(engine, project, prepared).added == 45
+    assert importing.import_prepared(engine, project, prepared).added == 45
 
 
 def test_import_by_project_name_uses_fresh_settings(engine):
@@ -439,7 +460,7 @@ def test_import_by_project_name_uses_fresh_settings(engine):
     with session_scope(engine) as s:
         queue.update_project(s, queue.get_project(s, "pets"), options=["dog"])
     with pytest.raises(ValidationError, match="not an option"):
-        importers.import_prepared(engine, "pets", prepared)
+        importing.import_prepared(engine, "pets", prepared)
     assert n_items(engine, project) == 0
 
 
@@ -456,12 +477,12 @@ def test_display_and_model_columns_are_kept_apart(tmp_path):
         project = q.create_project(s, "rows", options=["a", "b"])
     frame = pd.DataFrame({"shown": ["x", "y", "z", "w"], "feature": [1.0, 2.0, 3.0, 4.0], "label": ["a", "b", "a", None]})
     data = frame.to_csv(index=False).encode()
-    plan = importers.TablePlan(display_columns=["shown"], model_columns=["feature"], label_column="label")
-    prepared = importers.prepare_upload("rows.csv", data, plan=plan, options=["a", "b"])
-    importers.import_prepared(engine, project, prepared)
+    plan = ingest.TablePlan(display_columns=["shown"], model_columns=["feature"], label_column="label")
+    prepared = ingest.prepare_upload("rows.csv", data, plan=plan, options=["a", "b"])
+    importing.import_prepared(engine, project, prepared)
     with session_scope(engine, write=False) as s:
         project = q.get_project(s, "rows")
         features = q.labelled_data(s, project).features
-    assert project.settings == {"display_columns": ["shown"], "model_columns": ["feature"]}
+    assert (project.display_columns, project.model_columns) == (["shown"], ["feature"])
     x = learning.model_view(learning.stack_features(features), project)
     assert list(x.columns) == ["feature"]

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from superintendent import auth, exporting, importers, queue, serialization
+from superintendent import auth, export, importing, ingest, queue, reports, serialization
 from superintendent.store import Annotation, Item, User, session_scope
 from superintendent.validation import ValidationError
 
@@ -86,9 +86,9 @@ def usernames(engine):
 def import_file(engine, project, filename, data, upload_dir, **kwargs):
     with session_scope(engine, write=False) as s:
         proj = queue.get_project(s, project.id)
-    prepared = importers.prepare_upload(filename, data, options=proj.options, label_mode=proj.label_mode, upload_dir=upload_dir,
-                                        allow_free_text=proj.allow_free_text, **kwargs)
-    return importers.import_prepared(engine, proj, prepared)
+    prepared = ingest.prepare_upload(filename, data, options=proj.options, label_mode=proj.label_mode, upload_dir=upload_dir,
+                                     allow_free_text=proj.allow_free_text, **kwargs)
+    return importing.import_prepared(engine, proj, prepared)
 
 
 def png(colour, size=(6, 4)) -> bytes:
@@ -138,10 +138,10 @@ def filled_project(engine, tmp_path, name, kind, label_mode):
 @pytest.mark.parametrize("fmt", ["label-studio", "jsonl"])
 def test_export_then_import_into_a_fresh_project_keeps_everything(engine, tmp_path, fmt, kind, label_mode):
     source = filled_project(engine, tmp_path, "source", kind, label_mode)
-    data = exporting.export_labels(engine, source, fmt)
-    assert importers.detect_format(f"out.{exporting.EXTENSIONS[fmt]}", data) == ("label-studio" if fmt == "label-studio" else "items-jsonl")
+    data = export.export_labels(engine, source, fmt)
+    assert ingest.detect_format(f"out.{export.EXTENSIONS[fmt]}", data) == ("label-studio" if fmt == "label-studio" else "items-jsonl")
     copy = new_project(engine, "copy", options=["cat", "dog", "bird"], label_mode=label_mode, annotations_per_item=2)
-    result = import_file(engine, copy, f"out.{exporting.EXTENSIONS[fmt]}", data, tmp_path / "uploads")
+    result = import_file(engine, copy, f"out.{export.EXTENSIONS[fmt]}", data, tmp_path / "uploads")
     assert (result.added, result.labelled) == (4, 5)
     before, after = state(engine, source), state(engine, copy)
     assert after == before
@@ -149,19 +149,19 @@ def test_export_then_import_into_a_fresh_project_keeps_everything(engine, tmp_pa
     assert len(items) == 4 and len(annotations) == 5 and len(consensus) == 2
     assert sorted(tie for _, tie in consensus.values()) == [False, True]
     # importing the same file again changes nothing
-    again = import_file(engine, copy, f"out.{exporting.EXTENSIONS[fmt]}", data, tmp_path / "uploads")
+    again = import_file(engine, copy, f"out.{export.EXTENSIONS[fmt]}", data, tmp_path / "uploads")
     assert again.added == 0 and state(engine, copy) == before
 
 
 def test_image_project_travels_as_a_label_studio_zip_to_another_server(engine, tmp_path):
     source = filled_project(engine, tmp_path, "source", "image", "single")
-    tasks = json.loads(exporting.export_labels(engine, source, "label-studio", image_value="name"))
+    tasks = json.loads(export.export_labels(engine, source, "label-studio", image_value="name"))
     assert sorted(t["data"]["image"] for t in tasks) == sorted(COLOURS)
     # Label Studio's own upload URLs name files by /data/upload/<project>/<file>; the ZIP holds them by file name
     for t in tasks:
         t["data"]["image"] = f"/data/upload/3/{t['data']['image']}"
     bundle = zip_of({"export/tasks.json": json.dumps(tasks).encode(), **{f"imgs/{n}": png(c) for n, c in COLOURS.items()}})
-    assert importers.detect_format("bundle.zip", bundle) == "label-studio"
+    assert ingest.detect_format("bundle.zip", bundle) == "label-studio"
     copy = new_project(engine, "copy", options=["cat", "dog", "bird"], annotations_per_item=2)
     other_server = tmp_path / "elsewhere"
     assert import_file(engine, copy, "bundle.zip", bundle, other_server).added == 4
@@ -201,7 +201,7 @@ def test_label_studio_to_us_to_label_studio_keeps_the_fields_we_carry(engine, tm
     with session_scope(engine, write=False) as s:
         assert auth.get_user(s, "ls-7").password_hash is None  # annotators cannot log in
 
-    back = json.loads(exporting.export_labels(engine, project, "label-studio", from_name="sentiment"))
+    back = json.loads(export.export_labels(engine, project, "label-studio", from_name="sentiment"))
 
     def carried(task_list):
         out = {}
@@ -238,7 +238,7 @@ def test_tasks_with_several_data_keys_become_table_rows(engine, tmp_path):
     import_file(engine, project, "t.json", json.dumps(tasks).encode(), tmp_path / "up")
     assert state(engine, project)[0] == {"1": {"title": "A", "body": "x"}, "2": {"title": "B", "body": "y"}}
     with session_scope(engine, write=False) as s:
-        assert queue.get_project(s, "rows").settings["display_columns"] == ["title", "body"]
+        assert queue.get_project(s, "rows").display_columns == ["title", "body"]
 
 
 def test_free_text_project_takes_unknown_choices(engine, tmp_path):
@@ -260,10 +260,10 @@ def test_a_reviewers_correction_travels_in_json_lines(engine, tmp_path):
     with session_scope(engine) as s:
         rita = auth.create_user(s, "rita", PASSWORD, "reviewer").id
         queue.set_review(s, queue.get_project(s, source.id), rita, item_ids(engine, source)["11"], "cat", now=T0 + dt.timedelta(hours=1))
-    data = exporting.export_labels(engine, source, "jsonl")
+    data = export.export_labels(engine, source, "jsonl")
     line = next(json.loads(x) for x in data.decode().splitlines() if json.loads(x)["external_id"] == "11")
     assert line["review"] == {"value": "cat", "by": "rita", "at": "2024-05-01T11:00:00.123456Z"} and line["label"] == "cat"
-    per_item = pd.read_csv(io.BytesIO(exporting.export_labels(engine, source, "csv")), dtype=str, keep_default_na=False)
+    per_item = pd.read_csv(io.BytesIO(export.export_labels(engine, source, "csv")), dtype=str, keep_default_na=False)
     assert per_item.set_index("external_id")["reviewed_by"].to_dict() == {"10": "", "11": "rita"}
 
     copy = new_project(engine, "copy", options=["cat", "dog", "bird"], annotations_per_item=2)
@@ -286,21 +286,36 @@ def test_a_reviewers_correction_travels_in_json_lines(engine, tmp_path):
 
 def test_tables_give_the_consensus_or_every_annotation(engine, tmp_path):
     project = filled_project(engine, tmp_path, "p", "text", "multi")
-    per_item = pd.read_parquet(io.BytesIO(exporting.export_labels(engine, project, "parquet")))
+    per_item = pd.read_parquet(io.BytesIO(export.export_labels(engine, project, "parquet")))
     assert list(per_item.columns) == ["item_id", "external_id", "label", "tie", "n_annotations", "reviewed_by"]
     assert per_item.set_index("external_id")["tie"].to_dict() == {"10": False, "11": True}
     assert [list(v) for v in per_item["label"]] == [["cat", "bird"], []]  # multi-label: only labels chosen by a majority
 
-    every = pd.read_csv(io.BytesIO(exporting.export_labels(engine, project, "csv", individual=True)), dtype=str, keep_default_na=False)
+    every = pd.read_csv(io.BytesIO(export.export_labels(engine, project, "csv", individual=True)), dtype=str, keep_default_na=False)
     assert list(every.columns) == ["item_id", "external_id", "user", "label", "created_at", "time_taken_s", "consensus", "tie"]
     assert list(zip(every["external_id"], every["user"], every["label"], every["consensus"])) == [
         ("10", "alice", "cat;bird", "cat;bird"), ("10", "bob", "cat;bird", "cat;bird"), ("11", "alice", "cat;bird", ""),
         ("11", "bob", "dog", ""), ("t-12", "carol", "dog", "")]
-    rows = json.loads(exporting.export_labels(engine, project, "json", individual=True))
+    rows = json.loads(export.export_labels(engine, project, "json", individual=True))
     assert rows[-1]["time_taken_s"] is None and rows[0]["time_taken_s"] == 2.5
     assert dt.datetime.fromisoformat(rows[0]["created_at"]) == T0 + dt.timedelta(minutes=1)
     with pytest.raises(ValidationError, match="always holds every annotation"):
-        exporting.export_labels(engine, project, "jsonl", individual=True)
+        export.export_labels(engine, project, "jsonl", individual=True)
+
+
+def test_one_annotations_frame_for_exports_and_the_progress_page(engine, tmp_path):
+    project = filled_project(engine, tmp_path, "p", "text", "multi")
+    with session_scope(engine) as s:  # the importer's labels are annotations too, but not a labeller's
+        queue.add_items(s, queue.get_project(s, project.id), ["naps"], external_ids=["14"], labels=[["dog"]])
+    frame = export.annotations_frame(engine, project)
+    assert list(frame.columns) == ["item_id", "external_id", "user", "label", "created_at", "time_taken_s"]
+    assert list(frame["user"]) == ["alice", "bob", "alice", "bob", "carol", "_import"]
+    every = export.labels_frame(engine, project, individual=True)
+    pd.testing.assert_frame_equal(every[list(frame.columns)], frame)
+    people = export.annotations_frame(engine, project, include_import=False)
+    shown = reports.annotations_frame(engine, project)
+    assert list(shown.columns) == ["user", "label", "created_at", "time_taken_s"]
+    assert list(shown["user"]) == list(people["user"]) and list(shown["label"])[:2] == ["cat;bird", "cat;bird"]
 
 
 # --------------------------------------------------------------------------- bad input imports nothing
@@ -362,31 +377,31 @@ def test_limits_apply_to_tasks(engine, tmp_path):
     project = new_project(engine, "p", options=["cat"])
     data = as_json([ls_task(i) for i in range(5)])
     with pytest.raises(ValidationError, match="5 tasks; the limit is 4"):
-        importers.prepare_upload("t.json", data, options=["cat"], limits=importers.ImportLimits(max_rows=4))
+        ingest.prepare_upload("t.json", data, options=["cat"], limits=ingest.ImportLimits(max_rows=4))
     with pytest.raises(ValidationError, match="the limit is"):
-        importers.prepare_upload("t.json", data, options=["cat"], limits=importers.ImportLimits(max_bytes=100))
+        ingest.prepare_upload("t.json", data, options=["cat"], limits=ingest.ImportLimits(max_bytes=100))
     assert n_items(engine, project) == 0
 
 
 def test_a_label_dropped_from_the_options_after_the_check_rolls_the_whole_import_back(engine, tmp_path):
     project = new_project(engine, "p", options=["cat", "dog"])
-    prepared = importers.prepare_upload("t.json", as_json([ls_task(1), ls_task(2, ["dog"])]), options=["cat", "dog"])
+    prepared = ingest.prepare_upload("t.json", as_json([ls_task(1), ls_task(2, ["dog"])]), options=["cat", "dog"])
     with session_scope(engine) as s:
         queue.update_project(s, queue.get_project(s, "p"), options=["cat"])
     with pytest.raises(ValidationError, match="nothing was imported"):
-        importers.import_prepared(engine, project, prepared)
+        importing.import_prepared(engine, project, prepared)
     assert n_items(engine) == 0
     with session_scope(engine, write=False) as s:
         assert s.execute(sa.select(sa.func.count()).select_from(Annotation)).scalar_one() == 0
 
 
 def test_sniffing_keeps_ordinary_tables_as_tables():
-    assert importers.detect_format("t.json", b'[{"text": "a", "label": "cat"}]') == "json"
-    assert importers.detect_format("t.json", b'[{"data": "not an object"}]') == "json"
-    assert importers.detect_format("t.json", as_json([ls_task(1)])) == "label-studio"
-    assert importers.detect_format("t.jsonl", b'{"text": "a"}\n') == "jsonl"
-    assert importers.detect_format("t.zip", zip_of({"a.png": png((0, 0, 0))})) == "zip"
-    assert importers.detect_format("t.json") == "json"
+    assert ingest.detect_format("t.json", b'[{"text": "a", "label": "cat"}]') == "json"
+    assert ingest.detect_format("t.json", b'[{"data": "not an object"}]') == "json"
+    assert ingest.detect_format("t.json", as_json([ls_task(1)])) == "label-studio"
+    assert ingest.detect_format("t.jsonl", b'{"text": "a"}\n') == "jsonl"
+    assert ingest.detect_format("t.zip", zip_of({"a.png": png((0, 0, 0))})) == "zip"
+    assert ingest.detect_format("t.json") == "json"
 
 
 # --------------------------------------------------------------------------- command line and Admin page

@@ -12,7 +12,7 @@ this repository. For each database, in the same run:
 
 * **import**: the same JSON file of N text items (``[{"text": ...}, ...]``):
   Label Studio's one-request import (``POST /api/projects/{id}/import``)
-  vs our importer (``importers.prepare_upload`` + ``import_prepared``),
+  vs our importer (``ingest.prepare_upload`` + ``importing.import_prepared``),
   on the same database server (PostgreSQL) or on SQLite;
 * **labelling, 8 annotators for D seconds**: Label Studio: 8 threads, each
   its own Label Studio user and token, ``GET /api/projects/{id}/next`` then
@@ -65,7 +65,7 @@ import sqlalchemy as sa  # noqa: E402
 
 import browser  # noqa: E402  - bench/browser.py: our app in Chromium
 import common  # noqa: E402
-from superintendent import auth, importers, queue  # noqa: E402
+from superintendent import auth, importing, ingest, queue  # noqa: E402
 from superintendent.store import init_db, make_engine, session_scope  # noqa: E402
 
 VENV = "label-studio"
@@ -311,8 +311,8 @@ def our_run(kind: str, server: str, data: bytes, n_items: int, duration: float, 
             project = queue.create_project(s, "bench", options=OPTIONS)
         common.log(f"ours ({kind}): importing {n_items:,} items")
         t0 = time.perf_counter()
-        prepared = importers.prepare_upload("tasks.json", data)
-        result = importers.import_prepared(engine, project, prepared)
+        prepared = ingest.prepare_upload("tasks.json", data)
+        result = importing.import_prepared(engine, project, prepared)
         import_seconds = time.perf_counter() - t0
         if result.added != n_items:
             raise RuntimeError(f"our importer added {result.added} of {n_items} items")
@@ -457,7 +457,7 @@ def main() -> None:
         print(line)
     out = common.save_results("peer-label-studio", {"items": n_items, "duration": duration, "venv": venv, "rows": rows,
                                                     "postgresql": common.postgres_version(f"{args.server}/postgres")})
-    common.log(f"results: {out.relative_to(common.ROOT)}")
+    common.log(f"results: {out}")
     png = args.png or (None if args.quick else str(common.IMAGES / "bench-peer-label-studio.png"))
     if png:
         plot(rows, Path(png))

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.auth import IMPORT_USER, ensure_user
-from superintendent.labels import content_ids
+from superintendent.auth import ensure_user
+from superintendent.labels import IMPORT_USER, content_ids
 from superintendent.queue.common import _A, _I, _NOT_DONE, _count_items, _insert, _recount, _validate
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project, Role, utcnow
@@ -164,6 +164,15 @@ def progress_counts(session: Session, project: Project | int) -> tuple[int, int]
     total = _count_items(session, project_id)
     remaining = session.execute(sa.select(sa.func.count()).select_from(_I).where(_I.c.project_id == project_id, _NOT_DONE)).scalar_one()
     return int(total), int(total - remaining)
+
+
+def items_data(session: Session, project: Project, item_ids: Sequence[int]) -> dict[int, Any]:
+    """Some items' payloads by id (those of other projects are left out)."""
+    ids = [int(i) for i in item_ids]
+    if not ids:
+        return {}
+    rows = session.execute(sa.select(_I.c.id, _I.c.data).where(_I.c.project_id == project.id, _I.c.id.in_(ids)))
+    return {int(i): serialization.loads(data) for i, data in rows}
 
 
 def item_data(session: Session, project: Project, item_id: int) -> Any:

@@ -1,0 +1,54 @@
+"""Data out: a project's labels as a file's bytes, in the format asked for.
+
+* :mod:`~superintendent.export.tables`: CSV, JSON and Parquet tables, one row
+  per finished item with its final label (the default), or with
+  ``individual=True`` one row per annotation beside the item's label;
+* :mod:`~superintendent.export.jsonl`: JSON Lines of items, every item and
+  every annotation, to import again without loss;
+* :mod:`~superintendent.export.label_studio`: Label Studio tasks.
+
+The item's label is :func:`superintendent.queue.final_labels`' (a reviewer's
+correction, else the consensus). Every statement is the queue's
+(:mod:`superintendent.queue.transfer`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from superintendent.export.jsonl import export_jsonl
+from superintendent.export.label_studio import DEFAULT_FROM_NAME, EMAIL_DOMAIN, export_label_studio
+from superintendent.export.tables import TABLE_FORMATS, annotations_frame, annotations_table, export_table, labels_frame
+from superintendent.store.models import Project
+from superintendent.validation import ValidationError
+
+__all__ = [
+    "DEFAULT_FROM_NAME", "EMAIL_DOMAIN", "EXTENSIONS", "FORMATS", "TABLE_FORMATS", "annotations_frame", "annotations_table",
+    "export_jsonl", "export_label_studio", "export_labels", "export_table", "labels_frame",
+]
+
+FORMATS = {"csv": "text/csv", "json": "application/json", "parquet": "application/vnd.apache.parquet",
+           "jsonl": "application/x-ndjson", "label-studio": "application/json"}  # format -> MIME type
+EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet", "jsonl": "jsonl", "label-studio": "json"}
+
+
+def export_labels(engine: Engine, project: Project, fmt: str, *, individual: bool = False,
+                  from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None, image_value: str = "path") -> bytes:
+    """The project's labels as a file's bytes.
+
+    ``csv`` / ``json`` / ``parquet``: the table of :func:`labels_frame`
+    (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet).
+    ``jsonl``: one object per item (:func:`export_jsonl`).
+    ``label-studio``: Label Studio tasks (:func:`export_label_studio`;
+    ``from_name``, ``to_name`` and ``image_value`` are passed on).
+    """
+    if fmt not in FORMATS:
+        raise ValidationError(f"export format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if individual and fmt not in TABLE_FORMATS:
+        raise ValidationError(f"individual annotations are an option of the table formats ({', '.join(TABLE_FORMATS)}); "
+                              f"{fmt} always holds every annotation")
+    if fmt == "jsonl":
+        return export_jsonl(engine, project)
+    if fmt == "label-studio":
+        return export_label_studio(engine, project, from_name=from_name, to_name=to_name, image_value=image_value)
+    return export_table(engine, project, fmt, individual=individual)

@@ -1,0 +1,98 @@
+"""Labels out as Label Studio tasks (JSON): one task per item, one annotation per annotator, ready for Label Studio's import.
+
+The review (a reviewer's corrected label) is not carried: Label Studio has no
+place for it; the items JSON Lines export keeps it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from superintendent import serialization
+from superintendent.export.common import iso
+from superintendent.queue.transfer import ItemRecord, project_snapshot, user_emails
+from superintendent.store.db import session_scope
+from superintendent.store.models import Project
+from superintendent.validation import ValidationError
+
+__all__ = ["DEFAULT_FROM_NAME", "EMAIL_DOMAIN", "export_label_studio"]
+
+DEFAULT_FROM_NAME = "label"
+# Label Studio matches annotators by e-mail; users without one are written as <name>@this domain (never a real one).
+EMAIL_DOMAIN = "superintendent.invalid"
+_LS_USER_ID = re.compile(r"^ls-(\d+)$")
+
+
+def _emails(session: Session, usernames: set[str]) -> dict[str, str]:
+    """Each annotator's e-mail: the stored one, else the name if it is one, else ``<name>@`` :data:`EMAIL_DOMAIN`."""
+    stored = user_emails(session, usernames)
+    return {u: (stored.get(u) or (u if "@" in u else f"{u}@{EMAIL_DOMAIN}")) for u in usernames}
+
+
+def _completed_by(username: str, emails: dict[str, str]) -> int | dict[str, str]:
+    m = _LS_USER_ID.match(username)
+    if m:
+        return int(m.group(1))  # an annotator imported from Label Studio by id goes back as that id
+    return {"email": emails[username], "username": username}
+
+
+def _is_image(rec: ItemRecord) -> bool:
+    return isinstance(rec.data, dict) and "image_path" in rec.data
+
+
+def export_label_studio(engine: Engine, project: Project, *, from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None,
+                        data_key: str | None = None, image_value: str = "path") -> bytes:
+    """The project as Label Studio tasks (JSON), one annotation per annotator, ready for Label Studio's import.
+
+    Text items go under ``data["text"]``, images under ``data["image"]`` (their
+    stored file path, or with ``image_value="name"`` their original file
+    name), table rows as their own keys, anything else encoded under
+    ``data["value"]``; ``data_key`` renames the key. Results are Choices of
+    the control ``from_name`` on the object ``to_name`` (default: the data
+    key). ``completed_by`` is ``{"email", "username"}``: Label Studio matches
+    annotators by e-mail. ``meta.external_id`` keeps our id.
+    """
+    if image_value not in ("path", "name"):
+        raise ValidationError(f"image_value must be 'path' or 'name'; got {image_value!r}")
+    if not isinstance(from_name, str) or not from_name.strip():
+        raise ValidationError("from_name must be a non-empty name, e.g. 'label'")
+    with session_scope(engine, write=False) as s:
+        records = project_snapshot(s, project)
+        emails = _emails(s, {a.username for r in records for a in r.annotations})
+    tasks = []
+    for rec in records:
+        meta: dict[str, Any] = {"external_id": rec.external_id}
+        if _is_image(rec):
+            key = data_key or "image"
+            path = rec.file_path or str(rec.data["image_path"])
+            name = str(rec.data.get("name") or Path(path).name)
+            data = {key: path if image_value == "path" else name}
+            meta["name"] = name
+        elif isinstance(rec.data, str):
+            key = data_key or "text"
+            data = {key: rec.data}
+        elif isinstance(rec.data, dict) and rec.data and all(isinstance(k, str) for k in rec.data) and data_key is None:
+            key = next(iter(rec.data))
+            data = serialization.encode(rec.data)
+        else:
+            key = data_key or "value"
+            data = {key: serialization.encode(rec.data)}
+        target = to_name or key
+        annotations = []
+        for ann in rec.annotations:
+            values = ann.label if isinstance(ann.label, list) else [ann.label]
+            result = [{"id": f"{rec.item_id}-{len(annotations) + 1}", "type": "choices", "from_name": from_name, "to_name": target,
+                       "origin": "manual", "value": {"choices": [str(v) for v in values]}}] if values else []
+            annotations.append({"completed_by": _completed_by(ann.username, emails), "result": result, "was_cancelled": False,
+                                "ground_truth": False, "created_at": iso(ann.created_at), "lead_time": ann.time_taken})
+        task: dict[str, Any] = {"data": data, "annotations": annotations, "predictions": [], "meta": meta}
+        if rec.external_id.isdigit() and len(rec.external_id) < 16:
+            task = {"id": int(rec.external_id), **task}
+        tasks.append(task)
+    return json.dumps(tasks, ensure_ascii=False, indent=1).encode("utf-8")

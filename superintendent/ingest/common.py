@@ -1,0 +1,143 @@
+"""What the readers share: the wording of errors, text decoding, JSON without duplicate keys, plain values.
+
+Internal to :mod:`superintendent.ingest`. Every problem becomes a
+:class:`ValidationError` that names the file, what was expected, what came
+and the fix; no parser's traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from superintendent.ingest.prepared import MB
+from superintendent.validation import ValidationError
+
+NUMERIC_KINDS = "biufc"
+MAX_ID_CHARS = 300  # queue.add_items' limit on external ids
+
+
+def mb(n: int) -> str:
+    return f"{n / MB:,.1f} MB ({n:,} bytes)"
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message, at most 300 characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@contextmanager
+def reading(what: str, hint: str) -> Iterator[None]:
+    """Turn any error of a parser into a ValidationError naming ``what`` and the fix."""
+    try:
+        yield
+    except ValidationError:
+        raise
+    except MemoryError:
+        raise ValidationError(f"cannot read {what}: it needs more memory than is available; split it into smaller files") from None
+    except Exception as exc:  # noqa: BLE001 - parsers raise anything on bad input; the user gets one clear message
+        raise ValidationError(f"cannot read {what}: {reason(exc)}. {hint}") from None
+
+
+def as_bytes(data: object, what: str) -> bytes:
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise ValidationError(f"{what}: expected the file's content as bytes; got {type(data).__name__}")
+
+
+def file_name(name: str | None) -> str:
+    """How messages name an upload: its name quoted, or "the file"."""
+    return repr(name) if name else "the file"
+
+
+def too_many_rows(what: str, n: int | str, max_rows: int) -> ValidationError:
+    shown = f"{n:,}" if isinstance(n, int) else n
+    return ValidationError(f"{what} has {shown} rows; the limit is {max_rows:,}. Split it into several files")
+
+
+def row_list(rows: Sequence[int]) -> str:
+    """Row numbers for a message: the first five, then how many more."""
+    shown = ", ".join(str(r) for r in rows[:5])
+    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+
+
+def plain(v: Any) -> Any:
+    """A value as plain Python (numpy scalars unwrapped, NaN / NA / NaT as None) that serialises cleanly."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (np.datetime64, np.timedelta64)):
+        if np.isnat(v):
+            return None
+        return pd.Timestamp(v) if isinstance(v, np.datetime64) else pd.Timedelta(v)
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, np.ndarray):
+        return v if v.dtype.kind in NUMERIC_KINDS else [plain(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    return v
+
+
+def is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def strip_bom(data: bytes) -> bytes:
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+def decode_text(data: bytes, what: str) -> str:
+    """UTF-8 text (a byte-order mark is dropped); binary or blank content is refused with the fix."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ValidationError(
+            f"{what} is not UTF-8 text: byte 0x{data[exc.start:exc.start + 1].hex()} at position {exc.start} (line {line}) "
+            "cannot be decoded. Save the file as UTF-8 (in Excel: 'CSV UTF-8'), or convert it, e.g. "
+            "`iconv -f latin1 -t utf-8 in.csv > out.csv`"
+        ) from None
+    if "\x00" in text:
+        raise ValidationError(f"{what} contains NUL characters, so it is a binary file, not text; upload a text file, "
+                              "or give the file the extension of its real format")
+    if not text.strip():
+        raise ValidationError(f"{what} contains only whitespace; expected a header row and at least one data row")
+    return text
+
+
+def no_duplicate_keys(what: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A ``json.loads`` hook refusing an object with the same key twice (JSON would keep the last silently)."""
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            dupes = [k for k, c in Counter(k for k, _ in pairs).items() if c > 1]
+            raise ValidationError(f"{what} has an object with the key {dupes[0]!r} twice; every key of an object must be distinct")
+        return out
+    return hook
+
+
+def load_json(text: str | bytes, what: str, hint: str) -> Any:
+    """Parsed JSON, or a ValidationError saying where it breaks and what was expected (``hint``)."""
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicate_keys(what))
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. {hint}") from None
+    except ValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on deep nesting, too many digits
+        raise ValidationError(f"cannot read {what} as JSON: {reason(exc)}. {hint}") from None

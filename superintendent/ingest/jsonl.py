@@ -1,0 +1,110 @@
+"""Items JSON Lines in: what :func:`superintendent.export.export_jsonl` writes, one item per line, read back without loss.
+
+Each line holds ``external_id``, ``data``, ``file_path`` (a file already in
+this server's upload folder, or null), ``annotations`` (``user``, ``value``,
+``created_at``, ``time_taken``) and optionally a ``review``. Nothing here
+touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from superintendent.ingest.annotations import check_ids, decoded, parse_seconds, parse_time, short_item
+from superintendent.ingest.common import decode_text, file_name, load_json, strip_bom
+from superintendent.ingest.label_values import LabelChecker
+from superintendent.ingest.prepared import ImportedAnnotation, ImportLimits, PreparedImport
+from superintendent.validation import ValidationError, check_options
+
+__all__ = ["prepare_items_jsonl"]
+
+
+def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequence[Any] = (), label_mode: str = "single",
+                        allow_free_text: bool = False, limits: ImportLimits | None = None,
+                        upload_dir: Path | str | None = None) -> PreparedImport:
+    """Read :func:`superintendent.export.export_jsonl`'s JSON Lines (one item per line) into a PreparedImport."""
+    limits = limits or ImportLimits()
+    what = file_name(name)
+    options = check_options(list(options) if options is not None else None)
+    text = decode_text(strip_bom(bytes(data)), what)
+    checker = LabelChecker(options, label_mode, allow_free_text)
+    root = Path(upload_dir).resolve() if upload_dir is not None else None
+    items: list[Any] = []
+    ids: list[str] = []
+    paths: list[str | None] = []
+    annotations: list[list[ImportedAnnotation]] = []
+    places: list[str] = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"line {lineno}"
+        obj = load_json(line, f"{what}, {where}", "Each line must be one object with external_id, data and annotations")
+        if not isinstance(obj, dict) or "data" not in obj or not isinstance(obj.get("external_id"), str):
+            raise ValidationError(f"{what}: {where} is not an item object with a text \"external_id\" and \"data\"")
+        if len(items) >= limits.max_rows:
+            raise ValidationError(f"{what} has more than {limits.max_rows:,} items; split it into several files")
+        where = f"{where} (external_id {obj['external_id']!r})"
+        item = decoded(obj["data"], f"{what}: {where}")
+        if isinstance(item, str) and len(item) > limits.max_field_chars:
+            raise ValidationError(f"{what}: {where} has {len(item):,} characters of text; the limit is {limits.max_field_chars:,}")
+        path = obj.get("file_path")
+        if path is not None:
+            resolved = Path(str(path)).resolve()
+            if root is None or not resolved.is_relative_to(root) or not resolved.is_file():
+                raise ValidationError(f"{what}: {where} has the file {str(path)!r}, which is not a file in this server's upload folder. "
+                                      "JSON Lines carry paths, not images: move images between servers as a Label Studio ZIP")
+            path = str(resolved)
+        anns = obj.get("annotations") or []
+        if not isinstance(anns, list):
+            raise ValidationError(f"{what}: {where} has \"annotations\" that are not a list")
+        out: list[ImportedAnnotation] = []
+        users: set[str] = set()
+        for j, ann in enumerate(anns, 1):
+            at = f"{where}, annotation {j}"
+            if not isinstance(ann, dict) or not isinstance(ann.get("user"), str) or "value" not in ann:
+                raise ValidationError(f"{what}: {at} is not an object with \"user\" and \"value\"")
+            user = ann["user"].strip()
+            if not user or len(user) > 150 or user in users:
+                raise ValidationError(f"{what}: {at} has the user {ann['user']!r}, empty, too long or given twice for this item")
+            users.add(user)
+            value = decoded(ann["value"], f"{what}: {at}")
+            values = value if label_mode == "multi" and isinstance(value, list) else [value]
+            if label_mode == "single" and isinstance(value, list):
+                raise ValidationError(f"{what}: {at} has the labels {value!r}, but the project takes one label per item")
+            label = checker.value(values, at)
+            if label is None:
+                continue
+            out.append(ImportedAnnotation(user=user, value=label, created_at=parse_time(ann.get("created_at"), f"{what}: {at}"),
+                                          time_taken=parse_seconds(ann.get("time_taken"), f"{what}: {at}", "time_taken")))
+        review = obj.get("review")
+        if review is not None:
+            at = f"{where}, review"
+            if not isinstance(review, dict) or not isinstance(review.get("by"), str) or "value" not in review:
+                raise ValidationError(f"{what}: {at} is not an object with \"value\" and \"by\" (or null)")
+            value = decoded(review["value"], f"{what}: {at}")
+            if label_mode == "single" and isinstance(value, list):
+                raise ValidationError(f"{what}: {at} has the labels {value!r}, but the project takes one label per item")
+            label = checker.value(value if label_mode == "multi" and isinstance(value, list) else [value], at)
+            if label is not None:
+                out.append(ImportedAnnotation(user=review["by"].strip(), value=label, created_at=parse_time(review.get("at"), f"{what}: {at}"),
+                                              review=True))
+        items.append(item)
+        ids.append(obj["external_id"])
+        paths.append(path)
+        annotations.append(out)
+        places.append(where)
+    if not items:
+        raise ValidationError(f"{what} holds no items")
+    checker.raise_unknown(what)
+    check_ids(ids, places)
+    preview = pd.DataFrame({"external_id": ids[:20], "item": [short_item(x) for x in items[:20]],
+                            "annotations": [len(a) for a in annotations[:20]]})
+    as_rows = isinstance(items[0], dict) and all(p is None for p in paths)
+    columns = list(items[0]) if as_rows else None
+    return PreparedImport(items=items, external_ids=ids, labels=None, preview=preview, n_rows=len(items),
+                          file_paths=paths if any(p is not None for p in paths) else None, display_columns=columns,
+                          model_columns=columns, annotations=annotations if any(annotations) else None)

@@ -1,0 +1,320 @@
+"""Tables in: CSV, Parquet, JSON and JSON Lines read into a checked DataFrame, then made items by a :class:`TablePlan`.
+
+:func:`read_table` parses and checks (sizes, duplicate names, ragged rows,
+long fields); :func:`plan_items` turns the chosen columns into items,
+external ids and labels. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from superintendent.ingest.common import (
+    MAX_ID_CHARS,
+    as_bytes,
+    decode_text,
+    file_name,
+    is_missing,
+    load_json,
+    no_duplicate_keys,
+    mb,
+    plain,
+    reading,
+    reason,
+    row_list,
+    too_many_rows,
+)
+from superintendent.ingest.formats import TABLE_FORMATS
+from superintendent.ingest.label_values import labels_from_values
+from superintendent.ingest.prepared import PREVIEW_ROWS, ImportLimits, PreparedImport, TablePlan
+from superintendent.validation import LABEL_MODES, ValidationError, check_options
+
+__all__ = ["ImportLimits", "PreparedImport", "TablePlan", "plan_items", "read_table"]
+
+
+def read_table(data: bytes, fmt: str, limits: ImportLimits = ImportLimits(), *, text_columns: Sequence[str] = (),
+               name: str | None = None) -> pd.DataFrame:
+    """Read a CSV, Parquet, JSON or JSON Lines file into a DataFrame with a fresh 0..n-1 index.
+
+    ``text_columns`` (CSV only) are read as text, so an id such as ``007``
+    keeps its leading zeros. JSON may be an array of objects (one per row),
+    an array of strings or numbers (one column ``value``), or any layout
+    ``pandas.read_json`` reads; JSON Lines holds one object (or value) per line.
+    """
+    what = file_name(name)
+    data = as_bytes(data, what)
+    if fmt not in TABLE_FORMATS:
+        raise ValidationError(f"{what}: read_table reads {', '.join(TABLE_FORMATS)}; got format {fmt!r}")
+    if not data:
+        raise ValidationError(f"{what} is empty (0 bytes); upload a file with a header row and at least one data row")
+    if fmt == "csv":
+        df = _read_csv(data, limits, text_columns, what)
+    elif fmt == "parquet":
+        df = _read_parquet(data, limits, what)
+    elif fmt == "json":
+        df = _read_json(data, limits, what)
+    else:
+        df = _read_jsonl(data, limits, what)
+    return _check_table(df, limits, what)
+
+
+def _read_csv(data: bytes, limits: ImportLimits, text_columns: Sequence[str], what: str) -> pd.DataFrame:
+    text = decode_text(data, what)
+    hint = ("Expected comma-separated values with one header row; every row needs as many fields as the header, "
+            "and fields containing commas, quotes or line breaks must be quoted")
+    try:
+        # The header and the first data row as raw text: pandas would silently treat extra fields in
+        # the first data row as an index (or drop them), so a ragged start is caught here.
+        head = pd.read_csv(io.StringIO(text), header=None, nrows=2, dtype=str, keep_default_na=False, index_col=False)
+    except pd.errors.EmptyDataError:
+        raise ValidationError(f"{what} has no columns: expected a header row such as 'text,label'") from None
+    except pd.errors.ParserError as exc:
+        raise ValidationError(f"{what} is not a regular CSV table: {reason(exc)}. {hint}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ValidationError(f"cannot read {what} as CSV: {reason(exc)}. {hint}") from None
+    header = [str(h) for h in head.iloc[0].tolist()] if len(head) else []
+    dupes = [h for h, c in Counter(h for h in header if h != "").items() if c > 1]
+    if dupes:
+        raise ValidationError(f"{what} has duplicate column names: {', '.join(map(repr, dupes[:5]))}; "
+                              "give every column a distinct name in the header row")
+    dtype = {c: str for c in text_columns if c in header} or None
+    try:
+        df = pd.read_csv(io.StringIO(text), nrows=limits.max_rows + 1, dtype=dtype, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise ValidationError(f"{what} has no columns: expected a header row such as 'text,label'") from None
+    except pd.errors.ParserError as exc:
+        raise ValidationError(f"{what} is not a regular CSV table: {reason(exc)}. {hint}") from None
+    except MemoryError:
+        raise ValidationError(f"cannot read {what}: it needs more memory than is available; split it into smaller files") from None
+    except Exception as exc:  # noqa: BLE001
+        raise ValidationError(f"cannot read {what} as CSV: {reason(exc)}. {hint}") from None
+    if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
+        raise ValidationError(f"{what} is not a regular CSV table: its first data row has more fields than the header "
+                              f"({len(header)}). {hint}")
+    return df
+
+
+def _read_parquet(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    with reading(f"{what} as Parquet", "Check that it is a complete Parquet file (an upload cut short is not), "
+                                        "e.g. written with DataFrame.to_parquet"):
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        meta = parquet.metadata
+        names = [str(n) for n in parquet.schema_arrow.names]
+        dupes = [n for n, c in Counter(names).items() if c > 1]
+        if dupes:
+            raise ValidationError(f"{what} has duplicate column names: {', '.join(map(repr, dupes[:5]))}; "
+                                  "give every column a distinct name")
+        if meta.num_rows > limits.max_rows:
+            raise too_many_rows(what, meta.num_rows, limits.max_rows)
+        unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if unpacked > limits.max_zip_total_uncompressed:
+            raise ValidationError(f"{what} unpacks to {mb(unpacked)}; the limit is {mb(limits.max_zip_total_uncompressed)}. "
+                                  "Split it into smaller files")
+        table = pq.read_table(io.BytesIO(data))
+        table.validate(full=True)  # e.g. invalid UTF-8 in a string column, which pandas would only meet later
+        df = table.to_pandas()
+        if any(n is not None for n in df.index.names):
+            df = df.reset_index()  # a named index (e.g. from set_index("id")) is a column the user knows
+        return df
+
+
+def _records_frame(records: list[Any], what: str, unit: str) -> pd.DataFrame:
+    """Rows from JSON values: all objects (one column per key) or all scalars (one column 'value')."""
+    if not records:
+        raise ValidationError(f"{what} has no rows: expected {unit}s such as {{\"text\": \"...\", \"label\": \"...\"}}")
+    if isinstance(records[0], dict):
+        odd = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    else:
+        odd = next((i for i, r in enumerate(records) if isinstance(r, (dict, list))), None)
+    if odd is not None:
+        raise ValidationError(f"{what}: {unit} {odd + 1} is a {type(records[odd]).__name__} but {unit} 1 is a "
+                              f"{type(records[0]).__name__}; give every {unit} the same kind, preferably an object "
+                              "such as {\"text\": \"...\"}")
+    if isinstance(records[0], dict):
+        return pd.DataFrame(records)
+    return pd.DataFrame({"value": records})
+
+
+def _read_json(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
+    text = decode_text(data, what)
+    hint = "Expected a JSON array of objects such as [{\"text\": \"...\", \"label\": \"...\"}, ...]"
+    obj = load_json(text, what, hint)
+    if isinstance(obj, list):
+        if len(obj) > limits.max_rows:
+            raise too_many_rows(what, len(obj), limits.max_rows)
+        with reading(f"{what} as JSON", hint):
+            return _records_frame(obj, what, "element")
+    if isinstance(obj, dict):
+        with reading(f"{what} as JSON", hint + ", or a layout pandas.read_json understands (e.g. {\"column\": [values]})"):
+            return pd.read_json(io.StringIO(text), dtype=False)
+    raise ValidationError(f"{what} holds a single JSON {type(obj).__name__}, not a table. {hint}")
+
+
+def _read_jsonl(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
+    text = decode_text(data, what)
+    hook = no_duplicate_keys(what)
+    records: list[Any] = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line, object_pairs_hook=hook))
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"{what}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno}); each line of a "
+                                  "JSON Lines file must be one JSON object such as {\"text\": \"...\"}") from None
+        except ValidationError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ValidationError(f"cannot read line {lineno} of {what} as JSON: {reason(exc)}") from None
+        if len(records) > limits.max_rows:
+            raise too_many_rows(what, f"more than {limits.max_rows:,}", limits.max_rows)
+    with reading(f"{what} as JSON Lines", "Each line must be one JSON object such as {\"text\": \"...\"}"):
+        return _records_frame(records, what, "line")
+
+
+def _longest(values: np.ndarray) -> tuple[int, int]:
+    """(length, position) of the longest text value; containers count by their JSON text."""
+    best, where = 0, -1
+    for i, v in enumerate(values):
+        if isinstance(v, (str, bytes)):
+            n = len(v)
+        elif isinstance(v, (list, dict, tuple)):
+            n = len(json.dumps(v, default=str))
+        else:
+            continue
+        if n > best:
+            best, where = n, i
+    return best, where
+
+
+def _check_table(df: pd.DataFrame, limits: ImportLimits, what: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise ValidationError(f"{what} does not hold a table")
+    if isinstance(df.columns, pd.MultiIndex):
+        raise ValidationError(f"{what} has multi-level column names; flatten them first (e.g. 'group_value')")
+    df = df.reset_index(drop=True)
+    df.columns = [str(c) for c in df.columns]
+    dupes = [c for c, n in Counter(df.columns).items() if n > 1]
+    if dupes:
+        raise ValidationError(f"{what} has duplicate column names: {', '.join(map(repr, dupes[:5]))}; give every column a distinct name")
+    if len(df.columns) == 0:
+        raise ValidationError(f"{what} has no columns: expected at least one column, e.g. 'text'")
+    if len(df) == 0:
+        raise ValidationError(f"{what} has no rows: it has the columns {', '.join(map(repr, list(df.columns)[:10]))} but no data below them")
+    if len(df) > limits.max_rows:
+        raise too_many_rows(what, f"more than {limits.max_rows:,}" if len(df) == limits.max_rows + 1 else len(df), limits.max_rows)
+    for col in df.columns:
+        if len(col) > limits.max_field_chars:
+            raise ValidationError(f"{what} has a column name of {len(col):,} characters; the limit is {limits.max_field_chars:,}")
+        s = df[col]
+        if pd.api.types.is_string_dtype(s.dtype) and not s.dtype == object:
+            lengths = s.str.len()
+            n = lengths.max()
+            where = int(lengths.idxmax()) if pd.notna(n) else -1
+            n = 0 if pd.isna(n) else int(n)
+        elif s.dtype == object:
+            n, where = _longest(s.to_numpy())
+        else:
+            continue
+        if n > limits.max_field_chars:
+            raise ValidationError(f"{what}: the value in column {col!r}, data row {where + 1} is {n:,} characters long; the limit "
+                                  f"is {limits.max_field_chars:,}. Shorten it (or store long documents as files)")
+    return df
+
+
+def _external_ids(series: pd.Series, column: str) -> list[str]:
+    ids: list[str] = []
+    empty: list[int] = []
+    long: list[int] = []
+    for row, v in enumerate(series.to_numpy(dtype=object), 1):
+        v = plain(v)
+        if is_missing(v):
+            empty.append(row)
+            ids.append("")
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        text = str(v)
+        if len(text) > MAX_ID_CHARS:
+            long.append(row)
+        ids.append(text)
+    if empty:
+        raise ValidationError(f"the id column {column!r} is empty in data row(s) {row_list(empty)}; give every row an id, "
+                              "or choose no id column (ids are then made from the content)")
+    if long:
+        raise ValidationError(f"the id column {column!r} has ids longer than {MAX_ID_CHARS} characters in data row(s) {row_list(long)}")
+    positions: dict[str, list[int]] = {}
+    for row, e in enumerate(ids, 1):
+        positions.setdefault(e, []).append(row)
+    dupes = [(e, rows) for e, rows in positions.items() if len(rows) > 1]
+    if dupes:
+        shown = "; ".join(f"{e!r} (data rows {row_list(rows)})" for e, rows in dupes[:5])
+        raise ValidationError(f"the id column {column!r} must hold a different id in every row; {len(dupes):,} id(s) repeat: {shown}")
+    return ids
+
+
+def _is_text(series: pd.Series) -> bool:
+    values = [v for v in series.to_numpy(dtype=object) if plain(v) is not None]
+    return bool(values) and all(isinstance(v, str) for v in values)
+
+
+def _preview(df: pd.DataFrame) -> pd.DataFrame:
+    """The first rows, with mixed / nested columns as text so any table widget can show them."""
+    head = df.head(PREVIEW_ROWS).copy()
+    for col in head.columns:
+        if head[col].dtype == object and not _is_text(head[col]):
+            head[col] = [None if plain(v) is None else str(plain(v)) for v in head[col].to_numpy(dtype=object)]
+    return head.reset_index(drop=True)
+
+
+def plan_items(df: pd.DataFrame, plan: TablePlan, options: Sequence[Any] = (), label_mode: str = "single") -> PreparedImport:
+    """Check ``plan`` against ``df`` and build the items, ids and labels it describes."""
+    if not isinstance(plan, TablePlan):
+        raise ValidationError(f"plan must be a TablePlan; got {type(plan).__name__}")
+    if label_mode not in LABEL_MODES:
+        raise ValidationError(f"label_mode must be one of {', '.join(LABEL_MODES)}; got {label_mode!r}")
+    options = check_options(list(options) if options is not None else None)
+    columns = list(dict.fromkeys([*plan.display_columns, *plan.model_columns]))
+    if not columns:
+        raise ValidationError("choose at least one column to show to labellers or to give to the model")
+    wanted = columns + [c for c in (plan.label_column, plan.id_column) if c is not None]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise ValidationError(f"the table has no column {', '.join(map(repr, missing))}; its columns are "
+                              f"{', '.join(map(repr, list(df.columns)[:30]))}")
+    if plan.label_column is not None and plan.label_column in plan.model_columns:
+        raise ValidationError(f"the label column {plan.label_column!r} cannot also be a model column: the model would be "
+                              "given the answer. Remove it from the model columns")
+    df = df.reset_index(drop=True)
+    n = len(df)
+    if n == 0:
+        raise ValidationError("the table has no rows")
+    external_ids = _external_ids(df[plan.id_column], plan.id_column) if plan.id_column is not None else None
+    labels = None
+    if plan.label_column is not None:
+        labels = labels_from_values(df[plan.label_column].to_numpy(dtype=object), options, label_mode, f"column {plan.label_column!r}")
+    if len(columns) == 1 and _is_text(df[columns[0]]):
+        values = [plain(v) for v in df[columns[0]].to_numpy(dtype=object)]
+        empty = [row for row, v in enumerate(values, 1) if v is None]
+        if empty:
+            raise ValidationError(f"column {columns[0]!r} is empty in data row(s) {row_list(empty)}; fill in those rows or remove them")
+        items: list[Any] = values
+    else:
+        cells = [[plain(v) for v in df[c].to_numpy(dtype=object)] for c in columns]
+        items = [dict(zip(columns, row)) for row in zip(*cells)]
+    shown = list(dict.fromkeys(wanted))
+    as_rows = bool(items) and isinstance(items[0], dict)
+    return PreparedImport(items=items, external_ids=external_ids, labels=labels, preview=_preview(df[shown]), n_rows=n,
+                          display_columns=list(plan.display_columns) if as_rows else None,
+                          model_columns=list(plan.model_columns) if as_rows else None)
+
+

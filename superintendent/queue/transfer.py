@@ -1,0 +1,85 @@
+"""Reads and lookups for moving a project's data in and out (imports and exports); the SQL they need, nothing else.
+
+* :func:`external_item_ids`: the ids of items known by their external ids
+  (an import storing annotations for the items it just added);
+* :func:`find_user_id` and :func:`user_emails`: annotators by name;
+* :func:`project_snapshot`: every item of a project with its annotations
+  and final label, read in the caller's (read-only) transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from superintendent import serialization
+from superintendent.queue.common import _I, _U
+from superintendent.queue.reads import AnnotationRow, annotation_log
+from superintendent.queue.review import final_labels
+from superintendent.store.models import Project
+
+__all__ = ["ItemRecord", "external_item_ids", "find_user_id", "project_snapshot", "user_emails"]
+
+_CHUNK = 5000
+
+
+def external_item_ids(session: Session, project: Project, external_ids: Sequence[str]) -> dict[str, int]:
+    """The ids of the project's items with these external ids (those not in the project are left out)."""
+    out: dict[str, int] = {}
+    for start in range(0, len(external_ids), _CHUNK):
+        chunk = list(external_ids[start:start + _CHUNK])
+        out.update(session.execute(sa.select(_I.c.external_id, _I.c.id)
+                                   .where(_I.c.project_id == project.id, _I.c.external_id.in_(chunk))).all())
+    return out
+
+
+def find_user_id(session: Session, username: str) -> int | None:
+    """The id of the user named exactly ``username``, or None."""
+    return session.execute(sa.select(_U.c.id).where(_U.c.username == username)).scalar_one_or_none()
+
+
+def user_emails(session: Session, usernames: Iterable[str]) -> dict[str, str]:
+    """The stored e-mail of each of these users ('' when they gave none; users not found are left out)."""
+    names = sorted(set(usernames))
+    if not names:
+        return {}
+    return {u: e or "" for u, e in session.execute(sa.select(_U.c.username, _U.c.email).where(_U.c.username.in_(names)))}
+
+
+@dataclass
+class ItemRecord:
+    """One item with everything an export writes: data, every annotation (oldest first) and the final label."""
+
+    item_id: int
+    external_id: str
+    data: Any
+    file_path: str | None
+    label: Any = None  # the item's label: a reviewer's correction, else the consensus; None while unfinished
+    tie: bool = False
+    done: bool = False
+    annotations: list[AnnotationRow] = field(default_factory=list)
+    reviewed_by: str | None = None  # set when ``label`` is a reviewer's correction
+    reviewed_at: dt.datetime | None = None
+
+
+def project_snapshot(session: Session, project: Project) -> list[ItemRecord]:
+    """Every item of the project in id order, with its annotations and final label (read them in one transaction)."""
+    rows = session.execute(sa.select(_I.c.id, _I.c.external_id, _I.c.data, _I.c.file_path)
+                           .where(_I.c.project_id == project.id).order_by(_I.c.id)).all()
+    log = annotation_log(session, project)
+    finished = final_labels(session, project)
+    records = {r.id: ItemRecord(r.id, r.external_id, serialization.loads(r.data), r.file_path) for r in rows}
+    for ann in log:
+        if ann.item_id in records:
+            records[ann.item_id].annotations.append(ann)
+    for final in finished:
+        rec = records[final.item_id]
+        rec.label, rec.tie, rec.done = final.label, final.tie, True
+        if final.source == "review":
+            rec.reviewed_by, rec.reviewed_at = final.reviewed_by, final.reviewed_at
+    return list(records.values())
