@@ -309,6 +309,10 @@ def test_bad_project_settings(engine):
         (dict(name="x", acquisition_function="foo"), "unknown acquisition function 'foo'"),
         (dict(name="x", shuffle_prop=2), "between 0 and 1"),
         (dict(name="x", annotations_per_item=0), "annotations_per_item"),
+        (dict(name="x", colour="red"), "unknown project setting: 'colour'"),
+        (dict(name="x", settings={"diversity_window": 2}), "'settings' is no longer a bag of extras"),
+        (dict(name="x", created_at=utcnow()), "unknown project setting: 'created_at'"),
+        (dict(name="x", diversity_window="eight"), "diversity_window must be a whole number of at least 1"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValidationError, match=message):
@@ -318,3 +322,44 @@ def test_bad_project_settings(engine):
         assert [p.name for p in queue.list_projects(s)] == ["pets"]
         with pytest.raises(NotFoundError, match="no project 'nope'; projects: pets"):
             queue.get_project(s, "nope")
+
+
+def test_every_project_setting_is_stored(engine):
+    settings = dict(data_type="tabular", label_mode="multi", options=["cat", "dog"], allow_free_text=True, model_preset="logistic_regression",
+                    model_factory="mymodels:make", acquisition_function="entropy_diverse", shuffle_prop=0.25, retrain_interval_seconds=60.0,
+                    retrain_interval_n_labels=10, annotations_per_item=2, lease_seconds=120, show_hints=True,
+                    display_columns=["title"], model_columns=["title", "n"], diversity_window=4)
+    with session_scope(engine) as s:
+        queue.create_project(s, " rows ", **settings)
+    with session_scope(engine, write=False) as s:
+        stored = queue.get_project(s, "rows")
+        assert {k: getattr(stored, k) for k in settings} == settings
+
+
+def test_update_merges_the_changes_checks_the_whole_and_a_new_overlap_remarks_items(engine):
+    project = make_project(engine, n_items=2, annotations_per_item=2, lease_seconds=60)
+    (alice,) = users(engine, "alice")
+    with session_scope(engine) as s:
+        task = queue.claim_next(s, project, alice)
+        queue.submit(s, project, alice, task.item_id, "cat")
+    with session_scope(engine) as s:
+        queue.update_project(s, queue.get_project(s, "pets"), annotations_per_item=1, display_columns=["title"], diversity_window=3)
+    with session_scope(engine, write=False) as s:
+        stored = queue.get_project(s, "pets")
+        assert (stored.annotations_per_item, stored.lease_seconds, stored.options) == (1, 60, ["cat", "dog", "bird"])
+        assert (stored.display_columns, stored.model_columns, stored.diversity_window) == (["title"], None, 3)
+        assert s.execute(sa.select(Item.done).order_by(Item.id)).scalars().all() == [True, False]
+    for changes, message in [(dict(shuffle_prop=2, show_hints=True), "shuffle_prop must be a number between 0 and 1"),
+                             (dict(show_hints=True, colour="red"), "unknown project setting: 'colour'")]:
+        with pytest.raises(ValidationError, match=message):
+            with session_scope(engine) as s:
+                queue.update_project(s, queue.get_project(s, "pets"), **changes)
+    make_project(engine, "cars", n_items=0)
+    with pytest.raises(ValidationError, match="a project named 'cars' exists already"):
+        with session_scope(engine) as s:
+            queue.update_project(s, queue.get_project(s, "pets"), name=" cars ")
+    with session_scope(engine) as s:
+        queue.update_project(s, queue.get_project(s, "pets"), name=" pets ", diversity_window=None)
+    with session_scope(engine, write=False) as s:
+        stored = queue.get_project(s, "pets")
+        assert (stored.show_hints, stored.shuffle_prop, stored.diversity_window, stored.display_columns) == (False, 0.1, None, ["title"])

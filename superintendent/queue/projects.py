@@ -1,4 +1,4 @@
-"""Projects: create, find, list and change (settings checked in :mod:`superintendent.validation`)."""
+"""Projects: create, find, list and change (settings checked by :class:`~superintendent.project_settings.ProjectSettings`)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,28 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from superintendent.project_settings import ProjectSettings
 from superintendent.queue.common import _I
 from superintendent.store.models import Project
-from superintendent.validation import NotFoundError, ValidationError, check_project_settings
+from superintendent.validation import NotFoundError, ValidationError
+
+
+def _check_name_free(session: Session, name: str, project_id: int | None = None) -> None:
+    taken = sa.select(Project.id).where(Project.name == name)
+    if project_id is not None:
+        taken = taken.where(Project.id != project_id)
+    if session.execute(taken).first() is not None:
+        raise ValidationError(f"a project named {name!r} exists already; pick another name")
 
 
 def create_project(session: Session, name: str, **settings: Any) -> Project:
-    """Create a project; raises :class:`ValidationError` for bad settings or a taken name."""
-    checked_keys = {"options", "label_mode", "acquisition_function", "shuffle_prop", "annotations_per_item",
-                    "lease_seconds", "retrain_interval_seconds", "retrain_interval_n_labels"}
-    checked = check_project_settings(name=name, **{k: v for k, v in settings.items() if k in checked_keys})
-    if session.execute(sa.select(Project.id).where(Project.name == checked["name"])).first() is not None:
-        raise ValidationError(f"a project named {checked['name']!r} exists already; pick another name")
-    other = {k: v for k, v in settings.items() if k not in checked_keys}
-    unknown = set(other) - set(Project.model_fields)
-    if unknown:
-        raise ValidationError(f"unknown project settings: {', '.join(sorted(unknown))}")
-    project = Project(**checked, **other)
+    """Create a project; raises :class:`ValidationError` for bad or unknown settings or a taken name.
+
+    ``settings`` are the fields of :class:`ProjectSettings`; those not given take its defaults.
+    """
+    checked = ProjectSettings.check(name=name, **settings)
+    _check_name_free(session, checked.name)
+    project = Project(**checked.model_dump())
     session.add(project)
     session.flush()
     return project
@@ -46,22 +51,19 @@ def list_projects(session: Session) -> list[Project]:
 
 
 def update_project(session: Session, project: Project, **changes: Any) -> Project:
-    """Change a project's settings (checked as on creation); a new overlap re-marks finished items."""
-    current = {k: getattr(project, k) for k in ("name", "options", "label_mode", "acquisition_function", "shuffle_prop",
-                                                 "annotations_per_item", "lease_seconds", "retrain_interval_seconds",
-                                                 "retrain_interval_n_labels")}
-    checked_keys = set(current)
-    merged = {**current, **{k: v for k, v in changes.items() if k in checked_keys}}
-    checked = check_project_settings(**merged)
-    if checked["name"] != project.name and session.execute(sa.select(Project.id).where(Project.name == checked["name"])).first():
-        raise ValidationError(f"a project named {checked['name']!r} exists already; pick another name")
-    other = {k: v for k, v in changes.items() if k not in checked_keys}
-    unknown = set(other) - set(Project.model_fields)
-    if unknown:
-        raise ValidationError(f"unknown project settings: {', '.join(sorted(unknown))}")
+    """Change a project's settings: its current settings merged with ``changes``, checked as a whole.
+
+    Raises :class:`ValidationError` (and changes nothing) for a bad or unknown
+    setting or a taken name. A new overlap (``annotations_per_item``) re-marks
+    which items are finished.
+    """
+    checked = ProjectSettings.merge(project, changes)
+    if checked.name != project.name:
+        _check_name_free(session, checked.name, project.id)
     old_k = project.annotations_per_item
-    for key, value in {**checked, **other}.items():
-        setattr(project, key, value)
+    for key, value in checked.model_dump().items():
+        if getattr(project, key) != value:
+            setattr(project, key, value)
     session.add(project)
     session.flush()
     if project.annotations_per_item != old_k:

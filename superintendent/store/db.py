@@ -57,10 +57,6 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def is_memory(engine: Engine) -> bool:
-    return is_sqlite(engine) and engine.url.database in (None, "", ":memory:")
-
-
 def make_engine(url: str, *, busy_timeout_seconds: float = 30.0, echo: bool = False) -> Engine:
     """An engine for ``url`` (``sqlite:///file.db``, ``sqlite://`` in memory, ``postgresql+psycopg2://...``).
 
@@ -262,10 +258,25 @@ def init_db(engine: Engine) -> str:
     check_connection(engine)
     with engine.connect() as conn:
         conn = conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        with conn.begin():
-            if engine.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
-            command.upgrade(_alembic_config(conn), "head")
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            # A migration that rebuilds a table on SQLite (copy, drop the old one, rename) would, with foreign keys
+            # on, cascade the drop to the rows that point at it (0004 once emptied sp_annotation so). The pragma
+            # only takes effect outside a transaction; the keys are checked once the upgrade is done.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # below SQLAlchemy: no autobegin
+        try:
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+                command.upgrade(_alembic_config(conn), "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise DatabaseError(f"the schema upgrade left {len(broken)} rows pointing at rows that do not exist "
+                                            f"(first: table {broken[0][0]}, row {broken[0][1]}); nothing was changed")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
         return current_revision(conn)
 
 
@@ -274,11 +285,3 @@ def current_revision(conn: sa.Connection) -> str:
 
     return MigrationContext.configure(conn).get_current_revision() or ""
 
-
-def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-    return ScriptDirectory.from_config(cfg).get_current_head() or ""

@@ -85,6 +85,10 @@ class User(SQLModel, table=True):
 
 
 class Project(SQLModel, table=True):
+    """A project. Its settings are checked, documented and defaulted by
+    :class:`superintendent.project_settings.ProjectSettings` (one field per column; a test keeps the defaults alike).
+    """
+
     __tablename__ = "sp_project"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -102,7 +106,10 @@ class Project(SQLModel, table=True):
     annotations_per_item: int = Field(default=1)
     lease_seconds: int = Field(default=300)
     show_hints: bool = Field(default=False)
-    settings: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    # Table rows: the fields labellers see and the fields the model gets (set at import; None: all fields).
+    display_columns: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True))
+    model_columns: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True))
+    diversity_window: int | None = Field(default=None)  # "*_diverse" ranking: labellers claiming together (None: the retrain's default)
     created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
