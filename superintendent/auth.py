@@ -4,23 +4,31 @@
   :data:`MIN_PASSWORD_LENGTH`. No function logs, returns or raises a password.
 * :data:`MAX_FAILED_LOGINS` failed logins in a row lock an account for
   :data:`LOCKOUT`; a deactivated or locked account cannot log in.
-* Every role check the web app makes goes through :func:`can`.
+* :func:`authenticate` is the one login rule ("may this user sign in now, with
+  this password?"): the web app's login form calls it; streamlit-authenticator
+  only keeps the remember-me cookie. :func:`signed_in_account` re-reads the
+  account of a session that is already signed in (by a login or a cookie).
+* Every role check goes through :func:`can`; :func:`allowed` is the same
+  question asked of the account as it is in the database right now.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bcrypt
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from superintendent.store.db import session_scope
 from superintendent.store.models import Role, User, utcnow
 from superintendent.validation import NotFoundError, ValidationError
+from superintendent.labels import IMPORT_USER  # re-exported: auth.IMPORT_USER is where callers have found it
 
-IMPORT_USER = "_import"
 MIN_PASSWORD_LENGTH = 8
 MAX_FAILED_LOGINS = 5
 LOCKOUT = dt.timedelta(minutes=15)
@@ -38,14 +46,19 @@ def can(role: str | None, action: str) -> bool:
     return role is not None and action in PERMISSIONS.get(role, frozenset())
 
 
-def allowed(session: Session, username: str, action: str) -> bool:
+def allowed(session: Session, username: str, action: str, now: dt.datetime | None = None) -> bool:
     """Whether ``username`` may do ``action`` now, read afresh from the database.
 
-    For every server-side action check: a role change or a deactivation since
-    the page was drawn counts at once, whatever a browser session remembers.
+    For every server-side action check: a role change, a deactivation or a
+    lockout since the page was drawn counts at once, whatever a browser
+    session remembers (:func:`signed_in_account`, then :func:`can`).
     """
-    user = session.execute(sa.select(User).where(User.username == username)).scalar_one_or_none()
-    return user is not None and user.active and user.role in HUMAN_ROLES and can(user.role, action)
+    user = signed_in_account(session, username, now)
+    return user is not None and can(user.role, action)
+
+
+def _find(session: Session, username: str) -> User | None:
+    return session.execute(sa.select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
 
 
 def normalise_username(username: str) -> str:
@@ -93,10 +106,7 @@ def ensure_user(session: Session, username: str, *, role: Role = Role.system) ->
     user_id = session.execute(sa.select(User.id).where(User.username == username)).scalar_one_or_none()
     if user_id is not None:
         return user_id
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(insert(User.__table__).values(username=username, role=role.value, display_name=username, email="", active=True,
                                                   failed_logins=0, created_at=utcnow()).on_conflict_do_nothing(index_elements=["username"]))
     return session.execute(sa.select(User.id).where(User.username == username)).scalar_one()
@@ -118,7 +128,7 @@ def create_user(session: Session, username: str, password: str, role: str = Role
 
 
 def get_user(session: Session, username: str) -> User:
-    user = session.execute(sa.select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
+    user = _find(session, username)
     if user is None:
         raise NotFoundError(f"no user {username!r}")
     return user
@@ -167,61 +177,81 @@ def _keep_one_admin(session: Session, leaving: User) -> None:
 
 
 def may_log_in(user: User, now: dt.datetime | None = None) -> bool:
+    """Whether this account may be signed in at ``now``: active, a person (not a system user), with a password, not locked."""
     now = now or utcnow()
     return (user.active and user.role in HUMAN_ROLES and user.password_hash is not None
             and (user.locked_until is None or user.locked_until <= now))
 
 
-def login_candidates(session: Session, now: dt.datetime | None = None) -> list[User]:
-    """Users who may log in right now (active, not locked, with a password)."""
-    return [u for u in list_users(session) if may_log_in(u, now)]
+def signed_in_account(session: Session, username: str, now: dt.datetime | None = None) -> User | None:
+    """The account of a signed-in browser session (by a login or a remember-me cookie), read afresh;
+    None if it may no longer be signed in (unknown, deactivated, locked, or no longer a person's role)."""
+    user = _find(session, username)
+    return user if user is not None and may_log_in(user, now) else None
 
 
 def record_failed_login(session: Session, username: str, now: dt.datetime | None = None) -> None:
-    """Count a failed login; the :data:`MAX_FAILED_LOGINS`-th in a row locks the account for :data:`LOCKOUT`."""
+    """Count a failed login; the :data:`MAX_FAILED_LOGINS`-th in a row locks the account for :data:`LOCKOUT`.
+
+    One atomic increment: failures arriving at once on several replicas all count.
+    """
     now = now or utcnow()
-    user = session.execute(sa.select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
-    if user is None:
-        return
-    user.failed_logins += 1
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.locked_until = now + LOCKOUT
-        user.failed_logins = 0
-    session.add(user)
-
-
-def record_login(session: Session, username: str) -> None:
-    user = get_user(session, username)
-    user.failed_logins = 0
-    session.add(user)
+    table = User.__table__
+    name = username.strip().lower()
+    failed = session.execute(sa.update(table).where(table.c.username == name).values(failed_logins=table.c.failed_logins + 1)
+                             .returning(table.c.failed_logins)).scalar_one_or_none()
+    if failed is not None and failed >= MAX_FAILED_LOGINS:
+        session.execute(sa.update(table).where(table.c.username == name).values(locked_until=now + LOCKOUT, failed_logins=0))
 
 
 @dataclass(frozen=True)
 class LoginResult:
+    """What :func:`authenticate` decided; ``user`` is the account on success (never shown in a repr)."""
+
     ok: bool
     message: str = ""
+    user: User | None = field(default=None, repr=False, compare=False)
 
 
 FAILED_LOGIN_MESSAGE = (f"Wrong user name or password. After {MAX_FAILED_LOGINS} failed attempts an account is locked for "
                         f"{int(LOCKOUT.total_seconds() // 60)} minutes.")
 
 
-def authenticate(session: Session, username: str, password: str, now: dt.datetime | None = None) -> LoginResult:
-    """Check a login; a failure says the same whatever went wrong, so it reveals nothing."""
+def authenticate(engine: Engine, username: str, password: str, now: dt.datetime | None = None) -> LoginResult:
+    """The login rule: may ``username`` sign in at ``now`` with ``password``?
+
+    Yes only for an account that :func:`may_log_in` (active, not locked, a
+    person's role, a password set) and the right password. A wrong password
+    for such an account counts towards the lockout (:func:`record_failed_login`);
+    a success resets the count. A failure says the same whatever went wrong,
+    and takes as long, so it reveals nothing.
+
+    Takes the engine, not a session: the bcrypt check (a few hundred
+    milliseconds) runs between two short transactions, so a login never
+    holds SQLite's write lock while it hashes.
+    """
     now = now or utcnow()
     try:
         name = normalise_username(username)
     except ValidationError:
-        return LoginResult(False, FAILED_LOGIN_MESSAGE)
-    user = session.execute(sa.select(User).where(User.username == name)).scalar_one_or_none()
-    if user is None or not may_log_in(user, now):
+        name = None
+    with session_scope(engine, write=False) as s:
+        user = _find(s, name) if name else None
+        password_hash = user.password_hash if user is not None and may_log_in(user, now) else None
+    if password_hash is None:
         verify_password(password, _dummy_hash())  # take as long as a real check
         return LoginResult(False, FAILED_LOGIN_MESSAGE)
-    if not verify_password(password, user.password_hash):
-        record_failed_login(session, name, now)
+    if not verify_password(password, password_hash):
+        with session_scope(engine) as s:
+            record_failed_login(s, name, now)
         return LoginResult(False, FAILED_LOGIN_MESSAGE)
-    record_login(session, name)
-    return LoginResult(True)
+    with session_scope(engine) as s:
+        user = _find(s, name)
+        if user is None or not may_log_in(user, now) or user.password_hash != password_hash:
+            return LoginResult(False, FAILED_LOGIN_MESSAGE)  # deactivated, locked or reset while the password was checked
+        user.failed_logins = 0
+        s.add(user)
+    return LoginResult(True, user=user)
 
 
 @functools.cache

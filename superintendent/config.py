@@ -1,15 +1,24 @@
 """Settings, read from the environment (prefix ``SUPERINTENDENT_``) by pydantic-settings.
 
 Nothing here connects to anything: :func:`get_settings` only reads values.
+Several parts ask for the settings on every click, so :func:`get_settings`
+keeps the object it built for each state of the environment variables it
+reads: a change of any ``SUPERINTENDENT_*`` variable (or ``HOME``,
+``XDG_DATA_HOME``) is seen at the next call, with no cache to clear.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+ENV_PREFIX = "SUPERINTENDENT_"
+_OTHER_INPUTS = frozenset({"HOME", "XDG_DATA_HOME"})  # read by default_data_dir
 
 
 def default_data_dir() -> Path:
@@ -21,7 +30,7 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Every setting of superintendent; each can be set as ``SUPERINTENDENT_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="SUPERINTENDENT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)  # frozen: one object is shared
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Folder for the SQLite file, uploads and the generated cookie key.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: a SQLite file in data_dir.")
@@ -46,6 +55,18 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'superintendent.db'}"
 
 
-def get_settings() -> Settings:
-    """A fresh Settings from the current environment."""
+def _environment() -> tuple[tuple[str, str], ...]:
+    """The environment variables Settings reads (names are case-insensitive to pydantic-settings)."""
+    env, n = os.environ, len(ENV_PREFIX)
+    # Names first, values only of the few that match: decoding every value would take most of the time saved.
+    return tuple(sorted((k, env[k]) for k in env if k[:n].upper() == ENV_PREFIX or k in _OTHER_INPUTS))
+
+
+@functools.lru_cache(maxsize=16)
+def _settings_for(environment: tuple[tuple[str, str], ...]) -> Settings:  # noqa: ARG001 - the cache key
     return Settings()
+
+
+def get_settings() -> Settings:
+    """The Settings of the current environment: built once per distinct set of values, then shared (frozen)."""
+    return _settings_for(_environment())

@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 
 from superintendent import queue
 from superintendent.store import session_scope
-from superintendent.validation import NotFoundError
 
 DIGITS = "Demo: handwritten digits"
 WORDS = "Demo: word sentiment"
@@ -46,10 +45,3 @@ def load_demo(engine: Engine, *, n_digits: int = 500, n_words: int = 600) -> lis
         created.append(WORDS)
     return created
 
-
-def demo_project(engine: Engine, name: str = DIGITS):
-    with session_scope(engine, write=False) as s:
-        try:
-            return queue.get_project(s, name)
-        except NotFoundError:
-            return None

@@ -13,12 +13,14 @@ import logging
 
 import pytest
 import sqlalchemy as sa
+import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit.testing.v1 import AppTest
+from streamlit_authenticator.controllers.cookie_controller import CookieController
 
 from superintendent import auth, queue
 from superintendent.app import state
-from superintendent.store import ModelRun, Project, User, session_scope
+from superintendent.store import ModelRun, Project, User, session_scope, utcnow
 from superintendent.store.models import AuditEntry
 from superintendent.validation import ValidationError
 from test_app import APP, PASSWORD, add_project, add_user, errors, logged_in  # noqa: F401
@@ -256,12 +258,11 @@ def test_passwords_never_reach_logs_errors_or_urls(app_env, all_logs, capsys):
                 with pytest.raises(ValidationError) as err:
                     call()
                 seen += [str(err.value), repr(err.value)]
-        for name in ("alice", "nobody-here", "_import", " "):
-            result = auth.authenticate(s, name, SECRETS["wrong"])
-            assert not result.ok
-            seen.append(repr(result))
-    with session_scope(app_env) as s:
-        assert auth.authenticate(s, "alice", PASSWORD).ok
+    for name in ("alice", "nobody-here", "_import", " "):
+        result = auth.authenticate(app_env, name, SECRETS["wrong"])
+        assert not result.ok
+        seen.append(repr(result))
+    assert auth.authenticate(app_env, "alice", PASSWORD).ok
 
     # The web app: failed logins, then an admin creating users and resetting a password, right and wrong.
     for name in ("alice", "nobody-here"):
@@ -305,25 +306,73 @@ def test_a_hash_never_contains_its_password(password):
     assert auth.verify_password(password, hashed) and not auth.verify_password(password + "!", hashed)
 
 
-def test_the_authenticator_is_given_hashes_only(app_env, monkeypatch):
+def test_the_authenticator_is_given_no_user_and_no_hash(app_env, monkeypatch):
+    """streamlit-authenticator keeps the cookie only; the password check is auth.authenticate's."""
     add_user(app_env, "boss", role="admin")
     add_user(app_env, "alice")
     given: list[dict] = []
 
     class Recording(stauth.Authenticate):
         def __init__(self, credentials, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-            given.append({name: dict(entry) for name, entry in credentials["usernames"].items()})
+            given.append(dict(credentials["usernames"]))
             super().__init__(credentials, *args, **kwargs)
 
     monkeypatch.setattr("superintendent.app.login.stauth.Authenticate", Recording)
     at = logged_in("alice")
     assert at.title[0].value == "Label"
-    assert given and all(set(users) == {"alice", "boss"} for users in given)
-    for users in given:
-        for entry in users.values():
-            assert entry["password"] != PASSWORD and entry["password"].startswith("$2b$")
-            assert auth.verify_password(PASSWORD, entry["password"])
+    assert given and all(users == {} for users in given)
 
+
+class Cookies:
+    """The remember-me cookie as the authenticator reads, sets and deletes it (AppTest can neither send cookies nor run
+    the cookie component)."""
+
+    def __init__(self, monkeypatch, username=None):
+        self.username, self.sets, self.deletes = username, 0, 0
+        monkeypatch.setattr(CookieController, "get_cookie", lambda _controller: self._get())
+        monkeypatch.setattr(CookieController, "set_cookie", lambda _controller: self._count("sets"))
+        monkeypatch.setattr(CookieController, "delete_cookie", lambda _controller: self._count("deletes"))
+
+    def _get(self) -> dict | None:
+        if st.session_state.get(state.AUTH_LOGGED_OUT):  # as the real one: after a logout the request's cookie is ignored
+            return None
+        return {"username": self.username, "exp_date": 2e9} if self.username else None
+
+    def _count(self, what: str) -> None:
+        setattr(self, what, getattr(self, what) + 1)
+
+
+def test_a_login_by_the_form_sets_the_cookie_once_and_a_failed_one_never(app_env, monkeypatch):
+    add_user(app_env, "alice")
+    cookies = Cookies(monkeypatch)
+    at = logged_in("alice", SECRETS["wrong"])
+    assert errors(at) == [auth.FAILED_LOGIN_MESSAGE] and cookies.sets == 0
+    assert at.session_state["login-password"] == ""  # a typed password is not kept in the session
+    at = logged_in("alice")
+    assert at.title[0].value == "Label" and cookies.sets == 1
+    at.run()
+    assert cookies.sets == 1
+
+
+@pytest.mark.parametrize("account", ["active", "deactivated", "locked", "unknown"])
+def test_a_remember_me_cookie_signs_in_only_an_account_that_may_sign_in_now(app_env, monkeypatch, account):
+    add_user(app_env, "boss", role="admin")
+    add_user(app_env, "alice")
+    with session_scope(app_env) as s:
+        if account == "deactivated":
+            auth.set_active(s, "alice", False)
+        elif account == "locked":
+            auth.get_user(s, "alice").locked_until = utcnow() + auth.LOCKOUT
+    cookies = Cookies(monkeypatch, "nobody-here" if account == "unknown" else "alice")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if account == "active":
+        assert errors(at) == [] and at.title[0].value == "Label" and at.session_state[state.USER].username == "alice"
+        assert cookies.deletes == 0
+    else:
+        assert [w.label for w in at.text_input] == ["User name", "Password"] and not logged_in_now(at)
+        assert errors(at) == [] and cookies.deletes == 1  # the cookie is deleted, and ignored for the rest of the session
+        at.run()
+        assert cookies.deletes == 1 and not logged_in_now(at)
 
 
 @pytest.mark.parametrize("change", ["deactivated", "demoted"])

@@ -15,6 +15,9 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from superintendent import auth, queue
+from superintendent.app.errors import MESSAGE
+from superintendent.app.label_view import option_shortcuts
+from superintendent.app.resources import PROGRESS_SECONDS
 from superintendent.store import Annotation, ModelRun, session_scope
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -175,8 +178,6 @@ def test_admin_creates_a_project_and_a_user_and_exports(app_env):
 
 
 def test_shortcut_keys_follow_the_options():
-    from superintendent.app.label_view import option_shortcuts
-
     assert option_shortcuts([str(d) for d in range(10)]) == [str(d) for d in range(10)]  # digits are typed as themselves
     assert option_shortcuts(["cat", "dog"]) == ["1", "2"]
     assert option_shortcuts(["a", "s"]) == ["1", "2"]  # S is Skip
@@ -184,8 +185,6 @@ def test_shortcut_keys_follow_the_options():
 
 
 def test_an_unreachable_database_shows_a_short_message_not_a_traceback(tmp_path, monkeypatch):
-    from superintendent.app.errors import MESSAGE
-
     monkeypatch.setenv("SUPERINTENDENT_DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/nowhere")
     monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SUPERINTENDENT_RUN_SCHEDULER", "false")
@@ -199,8 +198,6 @@ def _progress_text(at) -> str:
 
 
 def test_the_progress_bar_counts_own_labels_at_once_and_others_within_seconds(app_env):
-    from superintendent.app.resources import PROGRESS_SECONDS
-
     add_user(app_env, "alice")
     add_user(app_env, "bob")
     add_project(app_env, n=6)

@@ -8,10 +8,12 @@ import json
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from superintendent import audit, auth, queue
 from superintendent.audit import AuditAction
 from superintendent.store import ModelRun, make_engine, session_scope
+from superintendent.store.db import _alembic_config
 from superintendent.store.models import AuditEntry
 from superintendent.validation import ValidationError
 from test_app import PASSWORD, add_user, errors, logged_in
@@ -70,10 +72,6 @@ def test_unknown_actions_bad_details_and_bad_limits_are_refused(engine):
 
 
 def test_the_migration_adds_and_removes_the_table(db_url):
-    from alembic import command
-
-    from superintendent.store.db import _alembic_config
-
     engine = make_engine(db_url)
     with engine.connect() as conn:
         with conn.begin():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from superintendent import auth
-from superintendent.store import session_scope, utcnow
+from superintendent.store import Project, make_engine, session_scope, utcnow
 from superintendent.validation import ValidationError
 
 
@@ -17,8 +18,7 @@ def make_user(engine, name="alice", password="s3cret-pass", role="labeller"):
 
 
 def login(engine, name, password, now=None):
-    with session_scope(engine) as s:
-        return auth.authenticate(s, name, password, now)
+    return auth.authenticate(engine, name, password, now)
 
 
 def test_passwords_are_bcrypt_hashes(engine):
@@ -47,6 +47,20 @@ def test_five_failures_lock_the_account_for_fifteen_minutes(engine):
     assert login(engine, "alice", "s3cret-pass", now + dt.timedelta(minutes=16)).ok
 
 
+def test_a_locked_account_is_signed_out_and_refused_every_action_until_the_lockout_ends(engine):
+    """The same rule for a session already signed in (by the form or a cookie) as for a new login."""
+    make_user(engine)
+    now = utcnow()
+    for _ in range(auth.MAX_FAILED_LOGINS):
+        login(engine, "alice", "wrong-password", now)
+    with session_scope(engine, write=False) as s:
+        assert auth.signed_in_account(s, "alice", now) is None
+        assert not auth.allowed(s, "alice", "label", now)
+        later = now + auth.LOCKOUT + dt.timedelta(seconds=1)
+        assert auth.signed_in_account(s, "alice", later).username == "alice"
+        assert auth.allowed(s, "alice", "label", later)
+
+
 def test_a_success_resets_the_count(engine):
     make_user(engine)
     for _ in range(auth.MAX_FAILED_LOGINS - 1):
@@ -63,12 +77,42 @@ def test_deactivated_users_cannot_log_in_and_the_last_admin_stays(engine):
     with session_scope(engine) as s:
         auth.set_active(s, "alice", False)
     assert not login(engine, "alice", "s3cret-pass").ok
+    with session_scope(engine, write=False) as s:
+        assert auth.signed_in_account(s, "alice") is None and not auth.allowed(s, "alice", "label")
+        assert auth.get_user(s, "alice").failed_logins == 0  # a refused account's attempts are not counted
     with pytest.raises(ValidationError, match="last active admin"):
         with session_scope(engine) as s:
             auth.set_active(s, "boss", False)
     with pytest.raises(ValidationError, match="last active admin"):
         with session_scope(engine) as s:
             auth.set_role(s, "boss", "labeller")
+
+
+def test_a_successful_login_returns_the_account_and_never_shows_its_hash(engine):
+    make_user(engine)
+    result = login(engine, "alice", "s3cret-pass")
+    assert result.ok and result.user.username == "alice" and result.user.role == "labeller"
+    assert "$2b$" not in repr(result) and "s3cret" not in repr(result)
+
+
+def test_the_password_check_holds_no_write_lock(engine, monkeypatch):
+    """bcrypt takes a few hundred milliseconds: others must be able to write meanwhile (SQLite has one writer at a time)."""
+    make_user(engine)
+    other = make_engine(engine.url.render_as_string(hide_password=False), busy_timeout_seconds=0.2)
+    check = auth.verify_password
+
+    def verify_while_someone_writes(password, password_hash):
+        with session_scope(other) as s:  # would fail with "database is locked" if the login held the write lock
+            s.add(Project(name=f"written during check {password}"))
+        return check(password, password_hash)
+
+    monkeypatch.setattr(auth, "verify_password", verify_while_someone_writes)
+    assert login(engine, "alice", "s3cret-pass").ok
+    assert not login(engine, "alice", "wrong-password").ok
+    other.dispose()
+    with session_scope(engine, write=False) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(Project)).scalar_one() == 2
+        assert auth.get_user(s, "alice").failed_logins == 1
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """The Admin page's body: projects, uploads, users, exports, the audit log.
 
-Every action re-checks the account in the database (:func:`auth_check`) and is
-written to the audit log (:mod:`superintendent.audit`): in the action's own
+Every action goes through :mod:`superintendent.app.guard`: the account is
+re-read and checked when the action happens, and the action is written to
+the audit log (:mod:`superintendent.audit`), in the action's own
 transaction where it has one (projects, users), in a small one right after
-success otherwise (import, export).
+success otherwise (import, export). The page itself is shown only after
+``login.require("admin")`` (in ``pages/admin.py``) re-read the account.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent import audit, auth, exporting, importers, queue
 from superintendent.app import resources
+from superintendent.app.guard import Note, guarded_action, guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.learning import MODEL_PRESETS
 from superintendent.store import Project, session_scope
-from superintendent.validation import ACQUISITION_NAMES, SuperintendentError
+from superintendent.validation import ACQUISITION_NAMES, NotFoundError, SuperintendentError
 
 DATA_TYPES = ("image", "text", "tabular", "any")
 NEW = "➕ New project"
@@ -80,35 +84,26 @@ def projects_tab(user: CurrentUser) -> None:
                     model_preset=preset or None, acquisition_function=acquisition, shuffle_prop=float(shuffle),
                     annotations_per_item=int(overlap), retrain_interval_seconds=float(every) or None,
                     retrain_interval_n_labels=int(n_labels), lease_seconds=int(lease), show_hints=hints)
+
+    def update(s: Session) -> tuple[Project, dict[str, list]]:
+        current = s.get(Project, project.id)
+        if current is None:
+            raise NotFoundError(f"project {project.name!r} was deleted meanwhile")
+        before = {"name": current.name, **{k: getattr(current, k) for k in settings}}
+        stored = queue.update_project(s, current, name=name, **settings)
+        return stored, {k: [old, getattr(stored, k)] for k, old in before.items() if getattr(stored, k) != old}
+
     try:
-        with session_scope(resources.engine()) as s:
-            auth_check(user, "manage_projects", s)
-            if project is None:
-                stored = queue.create_project(s, name, **settings)
-                audit.record(s, user.username, audit.AuditAction.project_create, stored.name, **settings)
-            else:
-                before = {"name": project.name, **{k: getattr(project, k) for k in settings}}
-                stored = queue.update_project(s, s.get(Project, project.id), name=name, **settings)
-                changed = {k: [old, getattr(stored, k)] for k, old in before.items() if getattr(stored, k) != old}
-                audit.record(s, user.username, audit.AuditAction.project_update, stored.name, changed=changed)
+        if project is None:
+            guarded_action(user, "manage_projects", lambda s: queue.create_project(s, name, **settings),
+                           audit=lambda stored: Note(audit.AuditAction.project_create, stored.name, settings))
+        else:
+            guarded_action(user, "manage_projects", update,
+                           audit=lambda done: Note(audit.AuditAction.project_update, done[0].name, {"changed": done[1]}))
     except SuperintendentError as exc:
         st.error(str(exc))
         return
     st.success(f"Project {name.strip()!r} saved.")
-
-
-def auth_check(user: CurrentUser, action: str, session: Session | None = None) -> None:
-    """Each action asks again (a session's role may have changed since the page was drawn).
-
-    Given the action's own session, the check reads inside that transaction.
-    """
-    if session is None:
-        with session_scope(resources.engine(), write=False) as s:
-            allowed = auth.allowed(s, user.username, action)
-    else:
-        allowed = auth.allowed(session, user.username, action)
-    if not allowed:
-        raise SuperintendentError("your account may not do this any more")
 
 
 def upload_tab(user: CurrentUser) -> None:
@@ -159,16 +154,20 @@ def upload_tab(user: CurrentUser) -> None:
     st.dataframe(prepared.preview, width="stretch", hide_index=True)
     if st.button(f"Import {prepared.n_rows:,} items into {project.name!r}", key="admin-upload-import", type="primary"):
         bar = st.progress(0.0, text="Importing...")
+
+        def run_import(engine: Engine) -> queue.AddResult:
+            return importers.import_prepared(engine, project, prepared, progress=lambda f: bar.progress(min(1.0, f), text="Importing..."))
+
+        def note(r: queue.AddResult) -> Note:
+            return Note(audit.AuditAction.data_import, project.name,
+                        {"file": upload.name, "added": r.added, "already_present": r.already_present, "labelled": r.labelled})
+
         try:
-            auth_check(user, "upload")
-            result = importers.import_prepared(resources.engine(), project, prepared, progress=lambda f: bar.progress(min(1.0, f), text="Importing..."))
+            result = guarded_engine_action(user, "upload", run_import, audit=note)
         except SuperintendentError as exc:
             st.error(f"Nothing was imported: {exc}")
             return
         bar.progress(1.0, text="Done")
-        with session_scope(resources.engine()) as s:
-            audit.record(s, user.username, audit.AuditAction.data_import, project.name, file=upload.name, added=result.added,
-                         already_present=result.already_present, labelled=result.labelled)
         st.success(f"Imported {result.added:,} new items ({result.already_present:,} were there already, {result.labelled:,} labels).")
 
 
@@ -185,9 +184,9 @@ def users_tab(user: CurrentUser) -> None:
         password = st.text_input("Password", type="password", key="admin-new-password", help=f"At least {auth.MIN_PASSWORD_LENGTH} characters")
         role = st.selectbox("Role", auth.HUMAN_ROLES, index=auth.HUMAN_ROLES.index("labeller"), key="admin-new-role")
         if st.form_submit_button("Create user"):
-            def create(s: Session) -> None:
+            def create(s: Session) -> list[Note]:
                 new = auth.create_user(s, username, password, role, display_name=display)
-                audit.record(s, user.username, audit.AuditAction.user_create, new.username, role=new.role, display_name=new.display_name)
+                return [Note(audit.AuditAction.user_create, new.username, {"role": new.role, "display_name": new.display_name})]
             _user_action(user, create, f"User {username!r} created.")
     with right:
         st.write("**Change a user**")
@@ -200,18 +199,20 @@ def users_tab(user: CurrentUser) -> None:
         new_password = st.text_input("New password (leave empty to keep)", type="password", key="admin-edit-password")
         active = st.checkbox("Active (may log in)", value=chosen.active if chosen else True, key="admin-edit-active")
         if st.form_submit_button("Apply"):
-            def change(s: Session) -> None:
+            def change(s: Session) -> list[Note]:
                 before = auth.get_user(s, target)
                 old_role, old_active = before.role, before.active
                 auth.set_role(s, target, new_role)
                 auth.set_active(s, target, active)
+                notes = []
                 if new_role != old_role:
-                    audit.record(s, user.username, audit.AuditAction.user_role, target, before=old_role, after=new_role)
+                    notes.append(Note(audit.AuditAction.user_role, target, {"before": old_role, "after": new_role}))
                 if active != old_active:
-                    audit.record(s, user.username, audit.AuditAction.user_active, target, before=old_active, after=active)
+                    notes.append(Note(audit.AuditAction.user_active, target, {"before": old_active, "after": active}))
                 if new_password:
                     auth.reset_password(s, target, new_password)
-                    audit.record(s, user.username, audit.AuditAction.user_password_reset, target)
+                    notes.append(Note(audit.AuditAction.user_password_reset, target))
+                return notes
             _user_action(user, change, f"User {target!r} updated.")
 
 
@@ -221,12 +222,10 @@ def _forget_user_edits() -> None:
         st.session_state.pop(key, None)
 
 
-def _user_action(user: CurrentUser, action: Callable[[Session], None], done: str) -> None:
-    """Check, act and audit in one transaction: a refused or failed action changes nothing."""
+def _user_action(user: CurrentUser, action: Callable[[Session], list[Note]], done: str) -> None:
+    """Check, act and audit (the notes ``action`` returns) in one transaction: a refused or failed action changes nothing."""
     try:
-        with session_scope(resources.engine()) as s:
-            auth_check(user, "manage_users", s)
-            action(s)
+        guarded_action(user, "manage_users", action, audit=lambda notes: notes)
     except SuperintendentError as exc:
         st.error(str(exc))
         return
@@ -252,16 +251,15 @@ def export_tab(user: CurrentUser) -> None:
                                                   format_func={"path": "file path on this server", "name": "original file name"}.get)}
     if st.button("Prepare export", key="admin-export-prepare"):
         try:
-            auth_check(user, "export")
             with st.spinner("Collecting labels..."):
-                data = exporting.export_labels(resources.engine(), project, fmt, individual=individual, **ls_options)
+                data = guarded_engine_action(
+                    user, "export", lambda engine: exporting.export_labels(engine, project, fmt, individual=individual, **ls_options),
+                    audit=lambda exported: Note(audit.AuditAction.labels_export, project.name,
+                                                {"format": fmt, "individual": individual, "bytes": len(exported)}))
         except SuperintendentError as exc:
             st.error(str(exc))
         else:
             st.session_state["admin-export-bytes"] = (project.id, (fmt, individual, sorted(ls_options.items())), data)
-            with session_scope(resources.engine()) as s:
-                audit.record(s, user.username, audit.AuditAction.labels_export, project.name, format=fmt, individual=individual,
-                             bytes=len(data))
     ready = st.session_state.get("admin-export-bytes")
     if ready and ready[0] == project.id and ready[1] == (fmt, individual, sorted(ls_options.items())):
         slug = re.sub(r"[^A-Za-z0-9]+", "-", project.name).strip("-").lower() or "labels"
@@ -283,11 +281,7 @@ def audit_tab() -> None:
 
 
 def render_page(user: CurrentUser) -> None:
-    try:
-        auth_check(user, "admin")  # the session's role may be stale: a demoted or deactivated admin sees nothing more
-    except SuperintendentError as exc:
-        st.error(str(exc))
-        return
+    """The page's tabs, for a user ``login.require("admin")`` has just checked against the database."""
     projects, upload, users, export, log = st.tabs(["Projects", "Upload data", "Users", "Export labels", "Audit log"])
     with projects:
         projects_tab(user)

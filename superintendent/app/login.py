@@ -1,11 +1,12 @@
-"""Login glue: streamlit-authenticator with users from the database, lockout, first run.
+"""Login glue: the login form, the remember-me cookie, the first run.
 
-The authenticator only ever sees a copy of the users who may log in right
-now (active, not locked, with a password), so a deactivated or locked
-account fails like a wrong password. Failed attempts are counted in the
-database (:func:`superintendent.auth.record_failed_login`). Every run, the
-logged-in user is read again from the database: role changes and
-deactivation take effect at once, whatever the cookie says.
+Who may sign in is decided in one place, :func:`superintendent.auth.authenticate`
+(password, lockout, deactivation), called by this module's login form.
+streamlit-authenticator only keeps the remember-me cookie (signs, reads,
+sets and deletes it) and draws the "Log out" button: it is given no user and
+no password hash. Every run, the signed-in account is read again from the
+database (:func:`superintendent.auth.signed_in_account`): role changes,
+deactivation and lockout take effect at once, whatever the cookie says.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import streamlit_authenticator as stauth
 from superintendent import auth
 from superintendent.app import resources, state
 from superintendent.demo import load_demo
-from superintendent.store import session_scope
+from superintendent.store import User, session_scope
 from superintendent.validation import SuperintendentError
 
 LOGIN_FORM_KEY = "login-form"
+USERNAME_KEY = "login-username"
+PASSWORD_KEY = "login-password"
 
 
 @dataclass(frozen=True)
@@ -34,60 +37,101 @@ class CurrentUser:
     def can(self, action: str) -> bool:
         return auth.can(self.role, action)
 
-
-def _credentials() -> dict:
-    with session_scope(resources.engine(), write=False) as s:
-        users = auth.login_candidates(s)
-    return {"usernames": {u.username: {"name": u.display_name or u.username, "email": u.email or f"{u.username}@localhost",
-                                       "password": u.password_hash, "roles": [u.role], "failed_login_attempts": 0}
-                          for u in users}}
+    @classmethod
+    def of(cls, user: User) -> CurrentUser:
+        return cls(user.id, user.username, user.role, user.display_name or user.username)
 
 
-def _authenticator(credentials: dict) -> stauth.Authenticate:
+def _authenticator() -> stauth.Authenticate:
+    """The cookie keeper. No credentials: the password check is :func:`auth.authenticate`'s."""
     s = resources.settings()
-    return stauth.Authenticate(credentials, s.cookie_name, resources.cookie_key(), s.cookie_expiry_days, login_sleep_time=0)
+    return stauth.Authenticate({"usernames": {}}, s.cookie_name, resources.cookie_key(), s.cookie_expiry_days)
 
 
-def _on_login(event: dict) -> None:
-    with session_scope(resources.engine()) as s:
-        auth.record_login(s, event["username"])
+def _signed_in(user: User) -> None:
+    st.session_state[state.AUTH_STATUS] = True
+    st.session_state[state.AUTH_USERNAME] = user.username
+    st.session_state[state.AUTH_NAME] = user.display_name or user.username
+    st.session_state[state.AUTH_ROLES] = [user.role]
+    st.session_state[state.AUTH_LOGGED_OUT] = None
+
+
+def _forget_sign_in() -> None:
+    for key in (state.USER, state.SIGNED_IN_RUNS, state.SET_COOKIE):
+        st.session_state.pop(key, None)
+
+
+def _submit_login() -> None:
+    """The form's callback (it runs before the script, so a successful login draws no stale form)."""
+    username = st.session_state.get(USERNAME_KEY, "")
+    password = st.session_state.get(PASSWORD_KEY, "")
+    st.session_state[PASSWORD_KEY] = ""  # the password is not kept in the session
+    result = auth.authenticate(resources.engine(), username, password)
+    if result.ok:
+        _signed_in(result.user)
+        st.session_state[state.SET_COOKIE] = True
+    else:
+        st.session_state[state.AUTH_STATUS] = False
+
+
+def _login_form() -> None:
+    with st.form(LOGIN_FORM_KEY):
+        st.subheader("Log in to superintendent")
+        st.text_input("User name", key=USERNAME_KEY, autocomplete="username")
+        st.text_input("Password", type="password", key=PASSWORD_KEY, autocomplete="current-password")
+        st.form_submit_button("Log in", on_click=_submit_login)
+    if st.session_state.get(state.AUTH_STATUS) is False:
+        st.error(auth.FAILED_LOGIN_MESSAGE)
+
+
+def _account(username: str) -> User | None:
+    with session_scope(resources.engine(), write=False) as s:
+        return auth.signed_in_account(s, username)
+
+
+def _from_cookie(authenticator: stauth.Authenticate) -> User | None:
+    """The account a valid remember-me cookie names, if it may still sign in; a cookie of one that may not is deleted."""
+    token = authenticator.cookie_controller.get_cookie()
+    if not token:
+        return None
+    user = _account(token["username"])
+    if user is None:
+        authenticator.cookie_controller.delete_cookie()
+        st.session_state[state.AUTH_LOGGED_OUT] = True  # this session's request still carries the cookie: ignore it from now on
+    return user
+
+
+def _refused() -> None:
+    """The signed-in account may no longer sign in: forget it, say so, offer the form again."""
+    _forget_sign_in()
+    st.session_state[state.AUTH_STATUS] = None
+    st.error(auth.FAILED_LOGIN_MESSAGE)
+    _login_form()
 
 
 def current_user() -> CurrentUser | None:
-    """Show the login form if needed; return the logged-in user (checked against the database) or None."""
-    credentials = _credentials()
-    authenticator = _authenticator(credentials)
-    authenticator.login(location="main", key=LOGIN_FORM_KEY, callback=_on_login,
-                        fields={"Form name": "Log in to superintendent", "Username": "User name", "Password": "Password", "Login": "Log in"})
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        failed = [name for name, entry in credentials["usernames"].items() if entry.get("failed_login_attempts", 0) > 0]
-        if failed:
-            with session_scope(resources.engine()) as s:
-                for name in failed:
-                    auth.record_failed_login(s, name)
-        st.error(auth.FAILED_LOGIN_MESSAGE)
-        return None
-    if not status:
-        return None
-    with session_scope(resources.engine(), write=False) as s:
-        try:
-            user = auth.get_user(s, st.session_state["username"])
-        except SuperintendentError:
-            user = None
-    if user is None or not auth.may_log_in(user):
-        authenticator.logout(location="unrendered")
-        st.session_state.pop(state.USER, None)
-        st.session_state.pop(state.SIGNED_IN_RUNS, None)
-        st.error(auth.FAILED_LOGIN_MESSAGE)
-        return None
-    current = CurrentUser(user.id, user.username, user.role, user.display_name or user.username)
+    """Show the login form if needed; return the signed-in user (checked against the database) or None."""
+    authenticator = _authenticator()
+    if st.session_state.get(state.AUTH_STATUS) is True:
+        user = _account(st.session_state[state.AUTH_USERNAME])
+        if user is None:  # deactivated, locked or demoted to no role since signing in
+            authenticator.logout(location="unrendered")  # deletes the cookie too
+            _refused()
+            return None
+    else:
+        user = _from_cookie(authenticator)
+        if user is None:
+            _login_form()
+            return None
+        _signed_in(user)
+    if st.session_state.pop(state.SET_COOKIE, False):
+        authenticator.cookie_controller.set_cookie()  # after a login by the form; never followed by st.rerun()
+    current = CurrentUser.of(user)
     st.session_state[state.USER] = current
     st.session_state[state.SIGNED_IN_RUNS] = st.session_state.get(state.SIGNED_IN_RUNS, 0) + 1
     with st.sidebar:
         st.caption(f"Signed in as **{current.display_name}** ({current.role})")
-        authenticator.logout(button_name="Log out", location="sidebar", key="logout-button",
-                             callback=lambda _event: [st.session_state.pop(k, None) for k in (state.USER, state.SIGNED_IN_RUNS)])
+        authenticator.logout(button_name="Log out", location="sidebar", key="logout-button", callback=lambda _event: _forget_sign_in())
     return current
 
 
@@ -98,21 +142,16 @@ def get() -> CurrentUser:
     runs files in ``pages/`` directly before the router has run once), so each page checks again.
     """
     known = st.session_state.get(state.USER)
-    user = None
-    if known is not None:
-        with session_scope(resources.engine(), write=False) as s:
-            try:
-                found = auth.get_user(s, known.username)
-            except SuperintendentError:
-                found = None
-        if found is not None and auth.may_log_in(found):
-            user = CurrentUser(found.id, found.username, found.role, found.display_name or found.username)
-            st.session_state[state.USER] = user
-        else:
-            st.session_state.pop(state.USER, None)
-            st.session_state["authentication_status"] = None
-    if user is None:
+    if known is None:
         user = current_user()  # opened on its own: the login form, here
+    elif (found := _account(known.username)) is not None:
+        user = CurrentUser.of(found)
+        st.session_state[state.USER] = user
+    else:
+        # Changed since the router read it in this same run: the router built this run's authenticator (one
+        # per run: its cookie component has a fixed key), so the cookie is deleted at the next run, not here.
+        _refused()
+        user = None
     if user is None:
         st.stop()
     return user

@@ -1,7 +1,8 @@
 """The Review page's body: finished items, who labelled them what, and a corrected label that wins.
 
-The account is re-read from the database on every draw, and again inside
-the transaction of every correction (and the queue checks the role once
+The account is re-read from the database on every draw (``login.require("review")``
+in ``pages/review.py``), and again inside the transaction of every correction
+(:func:`superintendent.app.guard.guarded_action`; the queue checks the role once
 more): a reviewer whose role was taken away a moment ago changes nothing.
 """
 
@@ -11,15 +12,16 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from sqlmodel import Session
 
-from superintendent import auth, queue
+from superintendent import queue
 from superintendent.app import render, resources
+from superintendent.app.guard import guarded_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.store import Project, session_scope
 from superintendent.validation import SuperintendentError
 
-REFUSED = "your account may not review labels any more"
 PAGE_SIZE = 25
 PAGES = "review-pages"  # {"filters": (...), "stack": [after of page 1, after of page 2, ...]}
 FLASH = "review-flash"  # (kind, message) shown once after a correction
@@ -35,22 +37,17 @@ def show_label(value: Any) -> str:
     return str(value)
 
 
-def _allowed(user: CurrentUser, action: str) -> bool:
-    with session_scope(resources.engine(), write=False) as s:
-        return auth.allowed(s, user.username, action)
-
-
 def _correct(project: Project, user: CurrentUser, item_id: int, clear: bool) -> None:
     """A button's callback: check the account and write the correction in one transaction."""
     value = None if clear else _chosen(project, item_id)
+
+    def write(s: Session) -> bool:
+        if clear:
+            return queue.clear_review(s, project, user.id, item_id)
+        return queue.set_review(s, project, user.id, item_id, value)
+
     try:
-        with session_scope(resources.engine()) as s:
-            if not auth.allowed(s, user.username, "review"):
-                raise SuperintendentError(REFUSED)
-            if clear:
-                changed = queue.clear_review(s, project, user.id, item_id)
-            else:
-                changed = queue.set_review(s, project, user.id, item_id, value)
+        changed = guarded_action(user, "review", write)
     except SuperintendentError as exc:
         st.session_state[FLASH] = ("error", str(exc))
         return
@@ -125,7 +122,7 @@ def _item(project: Project, user: CurrentUser, item_id: int) -> None:
     st.subheader(f"Item {history.item_id} · {history.external_id}")
     left, right = st.columns([1, 1])
     with left:
-        render.show_item(history.data, project.data_type, project.settings.get("display_columns"))
+        render.show_item(history.data, project.data_type, project.display_columns)
     with right:
         st.dataframe(pd.DataFrame([{"labeller": g.username, "label": show_label(g.label), "when (UTC)": g.created_at,
                                     "seconds": g.time_taken} for g in history.annotations]), hide_index=True, width="stretch")
@@ -157,9 +154,7 @@ def _item(project: Project, user: CurrentUser, item_id: int) -> None:
 
 
 def render_page(user: CurrentUser) -> None:
-    if not _allowed(user, "review"):
-        st.error(REFUSED)
-        return
+    """The page, for a user ``login.require("review")`` has just checked against the database."""
     project = project_picker("review-project")
     if project is None:
         return
