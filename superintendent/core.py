@@ -26,6 +26,7 @@ from superintendent.config import get_settings
 from superintendent.learning import EvalMethod, Preprocess, RetrainOptions
 from superintendent.orchestration import orchestrate as _orchestrate
 from superintendent.orchestration import retrain_project
+from superintendent.learning.runs import latest_runs
 from superintendent.store import DatabaseError, ModelRun, Project, Role, init_db, make_engine, session_scope
 from superintendent.validation import NotFoundError, ValidationError, split_features
 
@@ -219,7 +220,9 @@ class Superintendent:
         if self._widget is None:
             from superintendent.notebook import SuperintendentWidget  # the only module importing ipywidgets
 
-            self._widget = SuperintendentWidget(self, self.labelling_widget)
+            self._widget = SuperintendentWidget(self.engine, self.project, self.queue.user_id,
+                                                retrain=None if self.model is None else self.retrain,
+                                                labelling_widget=self.labelling_widget)
         return self._widget
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
@@ -274,8 +277,6 @@ class Superintendent:
 
     @property
     def model_runs(self) -> list[ModelRun]:
-        from superintendent.learning import latest_runs
-
         return latest_runs(self.engine, self.project)
 
 

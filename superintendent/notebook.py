@@ -3,9 +3,12 @@
 ``Superintendent(...)`` shown in a notebook cell displays a
 :class:`SuperintendentWidget` (``pip install superintendent[notebook]``). It
 claims items from the project's queue and submits labels to it exactly as
-the Label page does (one transaction per click: store the label, lease the
-next item), so a data scientist in a notebook and a team in browsers work
-one queue together and never hold the same item at once.
+the Label page does (one transaction per click, one
+:func:`superintendent.queue.act`: store the label, lease the next item), so
+a data scientist in a notebook and a team in browsers work one queue
+together and never hold the same item at once. The widget knows the queue
+(engine, project, user) and, with a model, a retrain callback; it does not
+know :class:`superintendent.core.Superintendent`, which builds it.
 
 This is the only module that imports ipywidgets; nothing imports it until a
 widget is asked for, so the rest of the package works without ipywidgets.
@@ -21,7 +24,7 @@ import io
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,8 +32,10 @@ import sqlalchemy as sa
 
 from superintendent import queue as q
 from superintendent.config import get_settings
+from superintendent.hints import Markup, hint_caption
 from superintendent.images import array_to_image, is_image_array
-from superintendent.store import DatabaseError
+from superintendent.queue import Action
+from superintendent.store import DatabaseError, ModelRun, Project
 from superintendent.store.db import run_transaction
 from superintendent.validation import SuperintendentError, ValidationError
 
@@ -42,9 +47,6 @@ except ImportError as exc:  # raised with the fix, where the widget is asked for
     raise ImportError(INSTALL_HINT) from exc
 
 from PIL import Image, UnidentifiedImageError
-
-if TYPE_CHECKING:
-    from superintendent.core import Superintendent
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 MAX_FILE_PIXELS = 800  # image files are shrunk to fit this box before they are sent to the browser
@@ -145,8 +147,12 @@ class SuperintendentWidget(widgets.VBox):
     """Label a project's queue in a notebook: the item, a button per option, skip, undo, progress, retrain.
 
     Every action is one database transaction shared with the web app's
-    labellers: a label is stored and the next item leased together. The
-    Python API drives it without a browser::
+    labellers: a label is stored and the next item leased together.
+    ``Superintendent(...).widget`` builds one on its queue; to build one
+    yourself, pass the engine, the project, the labeller's user id and, for a
+    Retrain button, ``retrain``: a callable returning the recorded
+    :class:`~superintendent.store.ModelRun`, or None when another process is
+    retraining the project. The Python API drives it without a browser::
 
         w = Superintendent(database_url=..., options=["cat", "dog"]).widget
         w.current_item            # the data of the item this worker holds (None when done)
@@ -171,16 +177,16 @@ class SuperintendentWidget(widgets.VBox):
         What happened last, when it needs saying (a refused label, the queue being empty, a database hiccup).
     """
 
-    def __init__(self, superintendent: Superintendent, labelling_widget: Any = None) -> None:
+    def __init__(self, engine: sa.Engine, project: Project, user_id: int, *,
+                 retrain: Callable[[], ModelRun | None] | None = None, labelling_widget: Any = None) -> None:
         if labelling_widget is not None and not isinstance(labelling_widget, widgets.Widget):
             raise ValidationError(f"labelling_widget must be an ipywidgets widget (such as ipyannotations' ClassLabeller); "
                                   f"got {type(labelling_widget).__name__}")
         super().__init__()
-        self.superintendent = superintendent
-        self.queue = superintendent.queue
-        self.project = superintendent.queue.project
-        self.engine = superintendent.queue.engine
-        self.user_id = superintendent.queue.user_id
+        self.engine = engine
+        self.project = project
+        self.user_id = user_id
+        self._retrain = retrain
         self.labelling_widget = labelling_widget
         self.task: q.Task | None = None
         options = list(self.project.options)
@@ -191,7 +197,7 @@ class SuperintendentWidget(widgets.VBox):
         top: list[widgets.Widget] = [self.progress, self.progress_text]
         self.retrain_button: widgets.Button | None = None
         self.score = widgets.HTML()
-        if superintendent.model is not None:
+        if retrain is not None:
             self.retrain_button = widgets.Button(description="Retrain", icon="refresh", tooltip="Fit the model on the labels so far and re-order the queue")
             self.retrain_button.on_click(self._on_retrain)
             top += [self.retrain_button, self.score]
@@ -238,7 +244,7 @@ class SuperintendentWidget(widgets.VBox):
                 rows.append(widgets.HBox([self.free_text, self.free_text_button]))
             rows.append(widgets.HBox([self.skip_button, self.undo_button]))
         self._controls = rows
-        self._act(lambda s: q.claim_next(s, self.project, self.user_id), idempotent=True)
+        self._act(Action.claim)
 
     # ---------------------------------------------------------------- what it holds
 
@@ -258,55 +264,36 @@ class SuperintendentWidget(widgets.VBox):
         if self.task is None:
             self._say(EMPTY_MESSAGE)
             return
-        item_id = self.task.item_id
-
-        def transaction(s: Any) -> q.Task | None:
-            # submit_and_claim_next, with a claim that resumes: if a lost connection makes run_transaction
-            # run this again, the upsert stores the label once and the claim hands back the item leased
-            # by the first try instead of leasing a second one.
-            q.submit(s, self.project, self.user_id, item_id, label)
-            return q.claim_next(s, self.project, self.user_id)
-
-        self._act(transaction, idempotent=True)
+        self._act(Action.submit, item_id=self.task.item_id, value=label)
 
     def skip(self) -> None:
         """Pass over the item on show (it goes to others, not back to you) and lease the next one."""
         if self.task is None:
             self._say(EMPTY_MESSAGE)
             return
-        item_id = self.task.item_id
-
-        def transaction(s: Any) -> q.Task | None:
-            q.skip(s, self.project, self.user_id, item_id)
-            return q.claim_next(s, self.project, self.user_id)
-
-        self._act(transaction, idempotent=True)
+        self._act(Action.skip, item_id=self.task.item_id)
 
     def undo(self) -> None:
         """Take back your last label and show that item again (the item on show goes back to the queue)."""
-        undone: list[bool] = []
-
-        def transaction(s: Any) -> q.Task | None:
-            task = q.undo(s, self.project, self.user_id)
-            undone[:] = [task is not None]
-            return task or q.claim_next(s, self.project, self.user_id)
-
-        self._act(transaction, idempotent=False)
-        if undone == [False]:
+        outcome = self._act(Action.undo)
+        if outcome is not None and not outcome.undone:
             self._say("Nothing to undo: you have no labels in this project.")
 
     def refresh(self) -> None:
         """Re-read progress and, when nothing is on show, look for an item again."""
-        self._act(lambda s: q.claim_next(s, self.project, self.user_id), idempotent=True)
+        self._act(Action.claim)
 
-    def retrain(self) -> Any:
-        """Retrain the model (``Superintendent.retrain``), show its score, and show the item now first in the queue."""
-        if self.retrain_button is None:
+    def retrain(self) -> ModelRun | None:
+        """Retrain the model (the ``retrain`` callback), show its score, and show the item now first in the queue.
+
+        Returns the recorded run, or None when another process is retraining the project right now.
+        """
+        if self._retrain is None or self.retrain_button is None:  # the button is built exactly when there is a callback
             raise ValidationError("no model to retrain: pass model=... to Superintendent")
         self.retrain_button.disabled = True
         self.retrain_button.description = "Retraining..."
         try:
-            run = self.superintendent.retrain()
+            run = self._retrain()
         finally:
             self.retrain_button.disabled = False
             self.retrain_button.description = "Retrain"
@@ -320,12 +307,12 @@ class SuperintendentWidget(widgets.VBox):
             self.score.value = html.escape(f"Retrain {run.status}" + (f": {first}" if first else ""))
         held = self.current_item_id
 
-        def transaction(s: Any) -> q.Task | None:  # the queue was re-ordered: hand back the item and take the new first
+        def transaction(s: Any) -> q.Outcome:  # the queue was re-ordered: hand back the item and take the new first
             if held is not None:
-                q.release(s, self.project, self.user_id, held)
-            return q.claim_next(s, self.project, self.user_id)
+                q.act(s, self.project, self.user_id, Action.release, item_id=held)
+            return q.act(s, self.project, self.user_id, Action.claim)
 
-        self._act(transaction, idempotent=True)
+        self._run(transaction, idempotent=True)
         return run
 
     # ---------------------------------------------------------------- button handlers
@@ -359,28 +346,38 @@ class SuperintendentWidget(widgets.VBox):
 
     # ---------------------------------------------------------------- plumbing
 
-    def _act(self, transaction: Callable[[Any], q.Task | None], *, idempotent: bool) -> None:
-        """Run one queue transaction (with the progress read in it) and show what it leaves us holding."""
+    def _act(self, action: Action, *, item_id: int | None = None, value: Any = None) -> q.Outcome | None:
+        """One :func:`superintendent.queue.act` as its own transaction; an undo is not run again after a lost
+        connection (a second run would take back one more label), everything else is."""
+        return self._run(lambda s: q.act(s, self.project, self.user_id, action, item_id=item_id, value=value),
+                         idempotent=action is not Action.undo)
 
-        def with_counts(s: Any) -> tuple[q.Task | None, tuple[int, int]]:
-            task = transaction(s)
-            return task, q.progress_counts(s, self.project)
+    def _run(self, transaction: Callable[[Any], q.Outcome], *, idempotent: bool) -> q.Outcome | None:
+        """Run one queue transaction (with the progress read in it) and show what it leaves us holding.
+
+        Returns its outcome, or None when it failed (the message says why).
+        """
+
+        def with_counts(s: Any) -> tuple[q.Outcome, tuple[int, int]]:
+            outcome = transaction(s)
+            return outcome, q.progress_counts(s, self.project)
 
         try:
-            task, (total, labelled) = run_transaction(self.engine, with_counts, retries=3, idempotent=idempotent)
+            outcome, (total, labelled) = run_transaction(self.engine, with_counts, retries=3, idempotent=idempotent)
         except (SuperintendentError, DatabaseError) as exc:
             self._say(str(exc))
-            return
+            return None
         except (sa.exc.OperationalError, sa.exc.InterfaceError):
             self._say(DATABASE_MESSAGE)
-            return
+            return None
         self.message.value = ""
-        self.task = task
+        self.task = outcome.task
         self.progress.max = max(total, 1)
         self.progress.value = labelled
         self.progress.bar_style = "success" if total and labelled == total else ""
         self.progress_text.value = f"{labelled:,} of {total:,} labelled"
         self._show()
+        return outcome
 
     def _say(self, text: str) -> None:
         self.message.value = f"<b>{html.escape(text)}</b>"
@@ -396,19 +393,10 @@ class SuperintendentWidget(widgets.VBox):
             self.children = (self.top_bar, self.message, widgets.HBox([self.check_again_button, self.undo_button]))
             return
         task = self.task
-        if self.project.show_hints and task.hint is not None:
-            guess = ", ".join(map(str, task.hint)) if isinstance(task.hint, list) else str(task.hint)
-            sure = f" ({task.hint_confidence:.0%} sure)" if task.hint_confidence is not None else ""
-            top = ""
-            if task.hint_top:
-                what = "label probabilities" if self.project.label_mode == "multi" else "top guesses"
-                top = f" · {what}: " + ", ".join(f"{html.escape(str(label))} {p:.0%}" for label, p in task.hint_top)
-            self.hint.value = f"Model's guess: <b>{html.escape(guess or 'none')}</b>{sure}{top}"
-        else:
-            self.hint.value = ""
+        self.hint.value = hint_caption(self.project, task, Markup.html) or ""
         if self.labelling_widget is not None:
             self.labelling_widget.display(task.data)
             self.children = (self.top_bar, self.hint, self.labelling_widget, *self._controls, self.message)
         else:
-            self.item.children = (render_item(task.data, self.project.settings.get("display_columns")),)
+            self.item.children = (render_item(task.data, self.project.display_columns),)
             self.children = (self.top_bar, self.item, self.hint, *self._controls, self.message)

@@ -12,18 +12,22 @@ the threads of a web server::
 (the threads label as ``USER-0`` ... ``USER-9``; ``--out`` then holds a JSON
 list, one entry per thread).
 
-It claims, "thinks", and submits (or sometimes skips or undoes) through the
-same queue calls as the web app, one transaction per label, and writes what
-it did as JSON: every hand-out with its time, every label, every latency.
+It claims, "thinks", and submits (or sometimes skips or undoes) through
+:func:`superintendent.queue.act`, as the Label page and the notebook widget
+do, one transaction per label, and writes what it did as JSON: every
+hand-out with its time, every label, every latency.
 
 Each transaction runs through :func:`superintendent.store.db.run_transaction`:
 if the connection is lost (a database restart), or PostgreSQL rolls it back
 as a deadlock, it is run again on a new connection, a few times with a
-growing pause (``--retries``). Every
-transaction is written so that running it twice is harmless even when the
-connection dropped during ``COMMIT`` (a retried submit resumes the item it
-already claimed instead of claiming another; a retried undo checks whether
-its target annotation is already gone); ``retries`` in the output counts them.
+growing pause (``--retries``). Every transaction is safe to run twice even
+when the connection dropped during ``COMMIT``: a retried claim, submit or
+skip resumes the item the first try leased instead of leasing another (a
+submit's first try leaves that look out: it holds nothing else); a retried
+undo first asks whether the annotation it took back is already gone
+(:func:`superintendent.queue.last_annotation_id`,
+:func:`superintendent.queue.annotation_exists`). ``retries`` in the output
+counts them.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ import sqlalchemy as sa
 
 from superintendent import queue
 from superintendent.auth import ensure_user
-from superintendent.store import Annotation, Role, make_engine
+from superintendent.queue import Action
+from superintendent.store import Role, make_engine
 from superintendent.store.db import is_rolled_back_conflict, run_transaction
 from superintendent.validation import ConflictError
 
@@ -136,31 +141,30 @@ def run_labeller(url: str, project_name: str, username: str, *, max_labels: int 
         return result
 
     def claim(s):  # noqa: ANN001, ANN202 - resumes the item held already: a retry after a lost COMMIT gets the same item
-        return queue.claim_next(s, project, user_id)
+        return queue.act(s, project, user_id, Action.claim).task
 
     def submit_fn(item_id: int, label: object):  # noqa: ANN202
         tries = [0]
 
         def run(s):  # noqa: ANN001, ANN202
             tries[0] += 1
-            if tries[0] == 1:
-                return queue.submit_and_claim_next(s, project, user_id, item_id, label)
-            # a retry: the first try may have committed (and claimed the next item): the submit is an
-            # upsert per (item, user), and claim_next hands back an item this user holds already
-            queue.submit(s, project, user_id, item_id, label)
-            return queue.claim_next(s, project, user_id)
+            # The first try holds only item_id, so its claim need not look for a held item (one statement less).
+            # A retry may follow a first try that committed (and leased the next item): the submit is an upsert
+            # per (item, user), and the resuming claim hands back the item this user holds already.
+            return queue.act(s, project, user_id, Action.submit, item_id=item_id, value=label, resume=tries[0] > 1).task
         return run
 
     def undo_fn():  # noqa: ANN202
+        """An undo's transaction. An undo run twice would take back two labels, so each try first checks
+        whether an earlier one committed (its annotation is gone) and then only hands back the item."""
         target: list[int] = []
 
         def run(s):  # noqa: ANN001, ANN202
-            if target and s.execute(sa.select(Annotation.id).where(Annotation.id == target[0])).first() is None:
-                return queue.current_task(s, project, user_id)  # the first try committed: the item is ours again
-            last = s.execute(sa.select(Annotation.id).where(Annotation.project_id == project.id, Annotation.user_id == user_id)
-                             .order_by(Annotation.created_at.desc(), Annotation.id.desc()).limit(1)).scalar_one_or_none()
+            if target and not queue.annotation_exists(s, target[0]):
+                return queue.Outcome(queue.current_task(s, project, user_id), undone=True)  # the item is ours again
+            last = queue.last_annotation_id(s, project, user_id)
             target[:] = [] if last is None else [last]
-            return queue.undo(s, project, user_id)
+            return queue.act(s, project, user_id, Action.undo)
         return run
 
     def or_wait(task):  # noqa: ANN001, ANN202
@@ -182,16 +186,16 @@ def run_labeller(url: str, project_name: str, username: str, *, max_labels: int 
         roll = rng.random()
         if roll < skip_prob:
             events.add("skip", task.item_id)
-            task = timed(lambda s, t=task: (queue.skip(s, project, user_id, t.item_id), claim(s))[1])
+            task = timed(lambda s, t=task: queue.act(s, project, user_id, Action.skip, item_id=t.item_id).task)
         elif roll < skip_prob + undo_prob and events.n_submits:
             try:
-                back = timed(undo_fn())
+                outcome = timed(undo_fn())
             except ConflictError:  # someone else holds that item now (several annotations per item)
                 events.conflicts += 1
-                back = None
-            if back is not None:
-                events.add("undo", back.item_id, begun=tx_began[0])
-            task = back or timed(claim)
+                outcome = queue.Outcome(None)
+            if outcome.undone and outcome.task is not None:
+                events.add("undo", outcome.task.item_id, begun=tx_began[0])
+            task = outcome.task or timed(claim)
         else:
             label = rng.choice(options)
             item_id = task.item_id
@@ -200,7 +204,7 @@ def run_labeller(url: str, project_name: str, username: str, *, max_labels: int 
         task = or_wait(task)
     events.stopped = time.time()
     if task is not None:
-        tx(lambda s: queue.release(s, project, user_id))
+        tx(lambda s: queue.act(s, project, user_id, Action.release))
     events.finished = time.time()
     if own_engine:
         engine.dispose()

@@ -4,6 +4,10 @@ Each test checks the same promises afterwards: labelling goes on, no
 annotation is lost or doubled, and every unlabelled item can still be
 claimed (a fresh user claims them all). Figures are printed (``pytest -s``);
 docs/reliability.md has the ones measured.
+
+The PostgreSQL restart test is marked ``destructive``: it restarts the server
+the other tests share, so the default run leaves it out and
+``pytest -m destructive`` runs it on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from sqlalchemy.pool import NullPool
 from conftest import IN_CI, postgres_base_url
 from labelling_logs import held_at_once, replay, start_labellers
 from superintendent import queue
+from superintendent.queue import priorities
 from superintendent.auth import ensure_user
 from superintendent.learning import RetrainOptions
 from superintendent.orchestration import _LOCK_NAMESPACE, retrain_project
@@ -241,11 +246,12 @@ REPRIORITISE = """
     import numpy as np
     import sqlalchemy as sa
     from superintendent import queue
+    from superintendent.queue import priorities
     from superintendent.store import Item, make_engine, session_scope
 
     url, progress = sys.argv[1], pathlib.Path(sys.argv[2])
     engine = make_engine(url)
-    real_scope = queue.session_scope
+    real_scope = priorities.session_scope  # the rewrite's own transactions (queue/priorities.py)
     chunks = 0
 
     @contextlib.contextmanager
@@ -259,7 +265,7 @@ REPRIORITISE = """
         chunks += 1
         progress.write_text(str(chunks))
 
-    queue.session_scope = slow_scope
+    priorities.session_scope = slow_scope
     with session_scope(engine, write=False) as s:
         project = queue.get_project(s, "rewrite")
         ids = np.array(s.execute(sa.select(Item.id).where(Item.project_id == project.id).order_by(Item.id)).scalars().all())
@@ -311,7 +317,7 @@ def test_claim_during_a_priority_rewrite_finds_the_free_items(engine, db_url, mo
         uid = ensure_user(s, "alice", role=Role.labeller)
         ids = np.array(s.execute(sa.select(queue.Item.id).where(queue.Item.project_id == project.id)).scalars().all())
     written, release = threading.Event(), threading.Event()
-    real_scope = queue.session_scope
+    real_scope = priorities.session_scope  # the rewrite's own transactions (queue/priorities.py)
 
     @contextlib.contextmanager
     def paused_scope(eng, **kw):  # the chunk's rows are written; COMMIT waits for the test
@@ -320,7 +326,7 @@ def test_claim_during_a_priority_rewrite_finds_the_free_items(engine, db_url, mo
             written.set()
             release.wait(30)
 
-    monkeypatch.setattr(queue, "session_scope", paused_scope)
+    monkeypatch.setattr(priorities, "session_scope", paused_scope)
     rewrite = threading.Thread(target=queue.reprioritise, args=(engine, project, ids, np.arange(len(ids), dtype=float)))
     rewrite.start()
     try:
@@ -614,6 +620,7 @@ def restartable_pg_url():
         admin.dispose()
 
 
+@pytest.mark.destructive  # restarts the server every other test uses: not in the default run (`pytest -m destructive`)
 @pytest.mark.postgres
 @pytest.mark.timeout(120)
 def test_postgres_restart_while_labellers_work(restartable_pg_url, tmp_path):

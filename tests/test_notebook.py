@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from superintendent import Superintendent, serialization
 from superintendent import queue as q
 from superintendent.auth import ensure_user
+from superintendent.hints import Markup, hint_caption
 from superintendent.notebook import EMPTY_MESSAGE, SuperintendentWidget, as_option, render_item
 from superintendent.store import Role, init_db, make_engine, session_scope
 from superintendent.store.models import Item
@@ -250,6 +251,30 @@ def test_the_top_guesses_show_with_their_probabilities(db_url):
     assert w.hint.value == "Model's guess: <b>cat</b> (80% sure) · top guesses: cat 80%, &lt;dog&gt; 20%"
 
 
+def _task(hint, confidence=None, top=None) -> q.Task:
+    return q.Task(item_id=1, project_id=1, external_id="a", data="a", priority=0.0, lease_expires_at=None,
+                  hint=hint, hint_confidence=confidence, hint_top=top)
+
+
+@pytest.mark.parametrize(("show", "mode", "task", "markup", "caption"), [
+    (False, "single", _task("dog", 0.7), Markup.markdown, None),
+    (True, "single", _task(None), Markup.markdown, None),
+    (True, "single", _task("dog", 0.7, [("dog", 0.7), ("cat", 0.3)]), Markup.markdown,
+     "Model's guess: **dog** (70% sure) · top guesses: dog 70%, cat 30%"),
+    (True, "single", _task("dog"), Markup.markdown, "Model's guess: **dog**"),
+    (True, "single", _task("dog"), Markup.html, "Model's guess: <b>dog</b>"),
+    (True, "single", _task("<b>*x*</b>", 0.5), Markup.markdown, r"Model's guess: **\<b\>\*x\*\</b\>** (50% sure)"),
+    (True, "single", _task("<b>*x*</b>", 0.5), Markup.html, "Model's guess: <b>&lt;b&gt;*x*&lt;/b&gt;</b> (50% sure)"),
+    (True, "multi", _task(["cat", "dog"], 0.6, [("cat", 0.9), ("dog", 0.6)]), Markup.html,
+     "Model's guess: <b>cat, dog</b> (60% sure) · label probabilities: cat 90%, dog 60%"),
+    (True, "multi", _task([]), Markup.markdown, "Model's guess: **none**"),
+], ids=["hints off", "no hint yet", "markdown with top guesses", "no confidence (markdown)", "no confidence (html)",
+        "label text escaped for markdown", "label text escaped for html", "multi-label probabilities", "multi-label, no label"])
+def test_the_hint_caption_is_one_pure_function_for_page_and_widget(show, mode, task, markup, caption):
+    project = q.Project(name="pets", options=["cat", "dog"], show_hints=show, label_mode=mode)
+    assert hint_caption(project, task, markup) == caption
+
+
 def test_free_text_where_the_project_allows_it(db_url):
     sup = notebook(db_url, options=[])  # no options: any label
     w = sup.widget
@@ -452,6 +477,27 @@ def test_retrain_button_shows_the_score_and_reorders(db_url):
         first = s.execute(sa.select(Item.id).where(Item.project_id == sup.project.id, ~Item.done)
                           .order_by(Item.priority, Item.id).limit(1)).scalar_one()
     assert w.current_item_id == first
+
+
+def test_a_widget_needs_only_a_queue_and_a_retrain_callback(db_url):
+    """The widget knows an engine, a project, a user and a callback, not ``Superintendent``."""
+    sup = notebook(db_url, features=["a", "b"])
+    calls: list[str] = []
+
+    def retrain():  # stands in for a retrain that found another process at it
+        calls.append("retrain")
+
+    w = SuperintendentWidget(sup.engine, sup.project, sup.queue.user_id, retrain=retrain)
+    assert w.current_item == "a" and w.retrain_button in w.top_bar.children
+    w.retrain_button.click()
+    assert calls == ["retrain"] and w.score.value == "Another process is retraining this project right now."
+    assert w.current_item == "a"  # handed back and claimed again: still the queue's first
+    w.buttons["cat"].click()
+    assert [label for _, _, label in annotations(sup)] == ["cat"] and w.current_item == "b"
+    bare = SuperintendentWidget(sup.engine, sup.project, sup.queue.user_id)  # same user: resumes the item held
+    assert bare.retrain_button is None and bare.current_item == "b"
+    with pytest.raises(ValidationError, match="no model to retrain"):
+        bare.retrain()
 
 
 # --------------------------------------------------------------------------- without ipywidgets

@@ -1,10 +1,12 @@
 """The Label page's body: one item, one button per label, shortcuts; the next item comes in a fragment rerun.
 
-Every click is one transaction (``submit_and_claim_next``) made in the
-button's callback; the fragment then draws the new item without rerunning
-the whole page. Below it, "Your recent labels" (read only while open, in a
-fragment of its own) lets a labeller change one of their latest labels; the
-old label stays in the item's history.
+Every click is one transaction made in the button's callback: one
+:func:`superintendent.queue.act` (submit, skip, undo or claim, then the item
+to show next), run again by :func:`~superintendent.store.db.run_transaction`
+after a lost connection. The fragment then draws the new item without
+rerunning the whole page. Below it, "Your recent labels" (read only while
+open, in a fragment of its own) lets a labeller change one of their latest
+labels; the old label stays in the item's history.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from typing import Any
 import sqlalchemy as sa
 import streamlit as st
 
-from superintendent import auth, queue
+from superintendent import queue
 from superintendent.app import render, resources, state
 from superintendent.app.errors import MESSAGE as DATABASE_MESSAGE
 from superintendent.app.errors import database_trouble_shown
+from superintendent.app.guard import guarded_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
+from superintendent.hints import HELP as HINT_HELP
+from superintendent.hints import hint_caption
 from superintendent.orchestration import project_schedule
+from superintendent.queue import Action
 from superintendent.store import Project, session_scope
 from superintendent.store.db import run_transaction
 from superintendent.validation import SuperintendentError
@@ -47,23 +53,24 @@ def _tasks() -> dict[int, Any]:
     return st.session_state.setdefault(state.TASK, {})
 
 
-def _act(kind: str, project: Project, user_id: int, item_id: int | None = None, value: Any = None) -> None:
-    """A button's callback: one transaction, then remember the item to show next."""
-    engine = resources.engine()
+def _act(action: Action, project: Project, user_id: int, item_id: int | None = None, value: Any = None) -> None:
+    """A button's callback: one transaction, then remember the item to show next.
 
-    def transaction(s):  # noqa: ANN001, ANN202 - one whole transaction, safe to run again after a lost connection
-        if kind == "submit":
-            queue.submit(s, project, user_id, item_id, value)  # an upsert per (item, user): a rerun stores it once
-        elif kind == "skip":
-            queue.skip(s, project, user_id, item_id)
-        elif kind == "undo":
-            return queue.undo(s, project, user_id) or queue.claim_next(s, project, user_id)
-        return queue.claim_next(s, project, user_id)  # resumes the item a first try may have leased
+    A claim, submit or skip is safe to run again even when the connection was
+    lost while committing (see :func:`superintendent.queue.act`); an undo is
+    not, so that case is reported (the flash message) instead of run again.
+    """
+
+    def transaction(s):  # noqa: ANN001, ANN202 - one whole transaction
+        return queue.act(s, project, user_id, action, item_id=item_id, value=value)
 
     try:
-        _tasks()[project.id] = run_transaction(engine, transaction, retries=3, idempotent=kind != "undo")
-        if kind in ("submit", "undo"):
-            _own_changes(project.id).append((time.time(), 1 if kind == "submit" else -1))
+        outcome = run_transaction(resources.engine(), transaction, retries=3, idempotent=action is not Action.undo)
+        _tasks()[project.id] = outcome.task
+        if action is Action.submit:
+            _own_changes(project.id).append((time.time(), 1))
+        elif outcome.undone:
+            _own_changes(project.id).append((time.time(), -1))
     except SuperintendentError as exc:
         st.session_state[state.FLASH] = str(exc)
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
@@ -98,13 +105,13 @@ def _clear_multi(project: Project) -> None:
 
 
 def _submit_multi(project: Project, user_id: int, item_id: int) -> None:
-    _act("submit", project, user_id, item_id, _multi_value(project))
+    _act(Action.submit, project, user_id, item_id, _multi_value(project))
     _clear_multi(project)
 
 
 def _submit_text(project: Project, user_id: int, item_id: int) -> None:
     text = st.session_state.get("label-free-text", "")
-    _act("submit", project, user_id, item_id, [text] if project.label_mode == "multi" else text)
+    _act(Action.submit, project, user_id, item_id, [text] if project.label_mode == "multi" else text)
     st.session_state["label-free-text"] = ""
 
 
@@ -126,7 +133,7 @@ def _labelling(project: Project, user: CurrentUser) -> None:
     tasks = _tasks()
     if tasks.get(project.id) is None:
         with session_scope(engine) as s:
-            tasks[project.id] = queue.claim_next(s, project, user.id)
+            tasks[project.id] = queue.act(s, project, user.id, Action.claim).task
     task = tasks[project.id]
     total, labelled = _progress(project)
     st.progress(labelled / total if total else 0.0, text=f"{labelled:,} of {total:,} items labelled")
@@ -135,20 +142,14 @@ def _labelling(project: Project, user: CurrentUser) -> None:
     if task is None:
         st.success("Nothing left for you to label in this project.")
         st.caption(f"The model reorders the queue by itself: {project_schedule(engine, project).description}.")
-        st.button("Check again", key="label-check-again", on_click=_act, args=("claim", project, user.id))
-        st.button("Undo last", key="label-undo", shortcut=UNDO_KEY, on_click=_act, args=("undo", project, user.id))
+        st.button("Check again", key="label-check-again", on_click=_act, args=(Action.claim, project, user.id))
+        st.button("Undo last", key="label-undo", shortcut=UNDO_KEY, on_click=_act, args=(Action.undo, project, user.id))
         return
 
     with st.container(key="label-item"):
-        render.show_item(task.data, project.data_type, project.settings.get("display_columns"))
-    if project.show_hints and task.hint is not None:
-        guess = ", ".join(map(str, task.hint)) if isinstance(task.hint, list) else str(task.hint)
-        text = f"Model's guess: **{guess or 'none'}** ({task.hint_confidence:.0%} sure)"
-        if task.hint_top:
-            text += " · " + ("label probabilities" if project.label_mode == "multi" else "top guesses") + ": " + ", ".join(
-                f"{label} {p:.0%}" for label, p in task.hint_top)
-        st.caption(text, help="The latest model's most likely labels for this item. Hints can bias labellers: "
-                              "an admin turns them on or off per project.")
+        render.show_item(task.data, project.data_type, project.display_columns)
+    if (hint := hint_caption(project, task)) is not None:
+        st.caption(hint, help=HINT_HELP)
     if project.label_mode == "multi":
         cols = st.columns(min(len(project.options), 5) or 1)
         for i, option in enumerate(project.options):
@@ -159,15 +160,15 @@ def _labelling(project: Project, user: CurrentUser) -> None:
         cols = st.columns(min(len(project.options), 5) or 1)
         for i, (option, key) in enumerate(zip(project.options, option_shortcuts(project.options))):
             cols[i % len(cols)].button(str(option), key=f"label-opt-{i}", shortcut=key, width="stretch",
-                                       on_click=_act, args=("submit", project, user.id, task.item_id, option))
+                                       on_click=_act, args=(Action.submit, project, user.id, task.item_id, option))
     if project.allow_free_text or not project.options:
         st.text_input("Other label", key="label-free-text", placeholder="type a label")
         st.button("Submit label", key="label-submit-text", on_click=_submit_text, args=(project, user.id, task.item_id))
     left, right = st.columns(2)
     left.button("Skip", key="label-skip", shortcut=SKIP_KEY, width="stretch",
-                on_click=_act, args=("skip", project, user.id, task.item_id))
+                on_click=_act, args=(Action.skip, project, user.id, task.item_id))
     right.button("Undo last", key="label-undo", shortcut=UNDO_KEY, width="stretch",
-                 on_click=_act, args=("undo", project, user.id))
+                 on_click=_act, args=(Action.undo, project, user.id))
     keys = "the key shown on a button picks that label" if project.label_mode == "single" else "Enter submits"
     st.caption(f"Keyboard: {keys} · **S** skips · **U** undoes the last label")
 
@@ -189,10 +190,7 @@ def _change_own(project: Project, user: CurrentUser, item_id: int) -> None:
     """The Save button's callback: check the account, change the label, keep the old one in the history."""
     value = _new_own_value(project, item_id)
     try:
-        with session_scope(resources.engine()) as s:
-            if not auth.allowed(s, user.username, "label"):
-                raise SuperintendentError("your account may not label any more")
-            changed = queue.change_own_label(s, project, user.id, item_id, value)
+        changed = guarded_action(user, "label", lambda s: queue.change_own_label(s, project, user.id, item_id, value))
     except SuperintendentError as exc:
         st.session_state[RECENT_FLASH] = ("warning", str(exc))
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
@@ -227,7 +225,7 @@ def _recent_labels(project: Project, user: CurrentUser) -> None:
         data = queue.item_data(s, project, item_id)
     left, right = st.columns(2)
     with left:
-        render.show_item(data, project.data_type, project.settings.get("display_columns"))
+        render.show_item(data, project.data_type, project.display_columns)
     with right:
         if project.label_mode == "multi":
             st.multiselect("New labels", project.options, key=f"label-recent-labels-{item_id}",

@@ -299,7 +299,7 @@ class Outcome:
 
 
 def act(session: Session, project: Project, user_id: int, action: Action | str, *, item_id: int | None = None,
-        value: Any = None, time_taken: float | None = None, now: dt.datetime | None = None) -> Outcome:
+        value: Any = None, time_taken: float | None = None, now: dt.datetime | None = None, resume: bool = True) -> Outcome:
     """Carry out one labeller action and hand back the item to show next, in the caller's transaction.
 
     Every front end (the Label page, the notebook widget, the simulator, the
@@ -310,6 +310,11 @@ def act(session: Session, project: Project, user_id: int, action: Action | str, 
     first try leased, so a claim, submit or skip stores nothing twice and leases
     no second item. An undo is not safe to repeat that way (a second run takes
     back one more label): see :func:`last_annotation_id`.
+
+    ``resume=False`` leaves out the look for an item the user holds already (one
+    statement less per label). Only a caller that knows it holds nothing else may
+    pass it, such as the first try of a submit or skip of the one item it holds;
+    a try that may follow a committed one must resume.
     """
     action = Action(action)
     now = now or utcnow()
@@ -326,7 +331,7 @@ def act(session: Session, project: Project, user_id: int, action: Action | str, 
     elif action is Action.release:
         release(session, project, user_id, item_id)
         return Outcome(None)
-    return Outcome(claim_next(session, project, user_id, now=now, resume=True))
+    return Outcome(claim_next(session, project, user_id, now=now, resume=resume))
 
 
 def last_annotation_id(session: Session, project: Project, user_id: int) -> int | None:
