@@ -14,6 +14,9 @@ affects both alike. Reported: our p50 / bare p50 (target <= 1.2).
     python bench/browser.py             # 100,000 items, 200 clicks on each app
     python bench/browser.py --quick     # 5,000 items, 40 clicks on each
     python bench/browser.py --database-url postgresql+psycopg2://postgres@127.0.0.1:5432/test
+
+The clicks go to bench/results/browser-<time>.json (``SUPERINTENDENT_BENCH_RESULTS``
+names another folder).
 """
 
 from __future__ import annotations
@@ -277,8 +280,8 @@ def main() -> None:
     for name, r in ((f"our Label page ({n_items:,} items, {result['database']})", ours), ("bare Streamlit button rerun", bare)):
         print(f"| {name} | {r['clicks']} | {r['p50_ms']:.0f} | {r['p90_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} |")
     print(f"\nours / bare p50: {ratio:.2f} (target <= 1.2: {'met' if result['met'] else 'MISSED'})")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
+    out = Path(os.environ.get("SUPERINTENDENT_BENCH_RESULTS") or ROOT / "bench" / "results")
+    out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime('%Y%m%dT%H%M%S')
     (out / f"browser-{stamp}.json").write_text(json.dumps({**result, "ours_ms": t_ours, "bare_ms": t_bare}))
     png = args.png or (None if args.quick else str(ROOT / "docs" / "images" / "bench-browser.png"))

@@ -7,7 +7,8 @@ over several seeds; reports the labels needed to reach the target accuracy
 (median and range over seeds) and plots the learning curves: mean test
 accuracy over seeds with a band of +-1 standard deviation, per strategy
 (docs/images/bench-learning.png and bench/results/learning.html; quick runs
-write only the HTML).
+write only the HTML). ``SUPERINTENDENT_BENCH_RESULTS`` names another folder
+than bench/results for the JSON and the HTML.
 
     python bench/learning.py            # 10 seeds, up to 300 labels
     python bench/learning.py --quick    # 3 seeds, up to 120 labels
@@ -22,6 +23,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import os  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
@@ -96,8 +98,8 @@ def main() -> None:
         ratio = "" if base is None or r["median_needed"] is None else f"{r['median_needed'] / base:.2f}"
         per_seed = ", ".join("-" if n is None else str(n) for n in r["labels_needed"])
         print(f"| {name} | {r['median_needed'] if r['median_needed'] is not None else 'not reached by all'} | {per_seed} | {ratio} |")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
+    out = Path(os.environ.get("SUPERINTENDENT_BENCH_RESULTS") or ROOT / "bench" / "results")
+    out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (out / f"learning-{stamp}.json").write_text(json.dumps(results))
     plot(results, seeds, args.target, quick=args.quick)
@@ -125,7 +127,7 @@ def plot(results: dict[str, dict], seeds: int, target: float, quick: bool) -> No
     fig.update_layout(title=f"Digits, logistic regression, 20 random seed labels: test accuracy (mean +-1 sd over {seeds} seeds)",
                       xaxis_title="labels", yaxis_title="test accuracy", yaxis_range=[0.5, 1.0], legend=dict(x=0.55, y=0.1))
     written = plots.save(fig, "learning", png_dir=None if quick else plots.PNG_DIR)
-    print(f"\ncurves: {', '.join(str(Path(v).relative_to(ROOT)) for v in written.values())}")
+    print(f"\ncurves: {', '.join(written.values())}")
 
 
 if __name__ == "__main__":

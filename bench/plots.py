@@ -1,7 +1,9 @@
 """Plot output shared by the benchmarks: a plotly figure -> interactive HTML and a PNG.
 
-The HTML goes to ``bench/results/<name>.html`` (git-ignored); the PNG, for
-docs/benchmarks.md, to ``docs/images/bench-<name>.png`` (or another folder).
+The HTML goes to ``bench/results/<name>.html`` (git-ignored; the folder
+``SUPERINTENDENT_BENCH_RESULTS`` names instead, when set: the tests point it
+into a temporary folder); the PNG, for docs/benchmarks.md, to
+``docs/images/bench-<name>.png`` (or another folder).
 
 PNG export uses kaleido (>= 1), which drives a Chrome/Chromium: the system
 one is found through ``BROWSER_PATH`` (set here to ``/usr/bin/chromium`` when
@@ -21,7 +23,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 ROOT = Path(__file__).resolve().parent.parent
-HTML_DIR = ROOT / "bench" / "results"
+HTML_DIR = Path(os.environ.get("SUPERINTENDENT_BENCH_RESULTS") or ROOT / "bench" / "results")
 PNG_DIR = ROOT / "docs" / "images"
 WIDTH, HEIGHT = 900, 500
 

@@ -10,7 +10,7 @@ What it measures, in one run on one machine:
   with 8 clients is run again at the end to show how much the machine drifted.
 * **labelling**: n labeller processes (``python -m superintendent.simulate``,
   no think time, no skips) start together at a barrier and call
-  ``submit_and_claim_next`` as fast as they can for ``--duration`` seconds,
+  ``queue.act(..., Action.submit, ...)`` as fast as they can for ``--duration`` seconds,
   with 10k, 100k and 1M items queued (PostgreSQL at 1, 8, 32 labellers;
   SQLite at 1 and 4 labellers with 100k items). Reported: labels per second
   (all submits / wall time of the labelling phase), the ratio to pgbench's
@@ -36,7 +36,8 @@ PostgreSQL: ``--postgres-url``, else ``SUPERINTENDENT_BENCH_POSTGRES_URL``, else
 ``PATH`` (or ``--pgbench``); ``--no-pgbench`` leaves the reference out.
 
 Prints markdown tables and writes the results as JSON to
-``bench/results/queue-<timestamp>.json`` (``--json`` to choose), plots to
+``bench/results/queue-<timestamp>.json`` (``--json`` to choose; the folder
+``SUPERINTENDENT_BENCH_RESULTS`` names instead of bench/results, when set), plots to
 ``docs/images/bench-queue-*.png`` (full runs only; ``--plots``/``--no-plots``).
 """
 
@@ -73,7 +74,7 @@ from superintendent.store import Annotation, init_db, make_engine, session_scope
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 PROJECT = "bench"
-RESULTS_DIR = _HERE / "results"
+RESULTS_DIR = Path(os.environ.get("SUPERINTENDENT_BENCH_RESULTS") or _HERE / "results")  # JSON and plots' HTML
 
 
 @dataclass
@@ -114,9 +115,9 @@ def bench_module(name: str):  # noqa: ANN201 - another script of bench/, loaded 
 
 
 def write_report(report: dict, name: str, started: dt.datetime, path: str | None = None) -> Path:
-    """Write a run's report as JSON to ``path`` or ``bench/results/<name>-<time>.json``; returns where."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    """Write a run's report as JSON to ``path`` or ``<RESULTS_DIR>/<name>-<time>.json``; returns where."""
     out = Path(path) if path else RESULTS_DIR / f"{name}-{started:%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print(f"results written to {out}", file=sys.stderr)
     return out

@@ -4,21 +4,57 @@ PostgreSQL comes from ``SUPERINTENDENT_TEST_POSTGRES_URL`` (e.g.
 ``postgresql+psycopg2://postgres@127.0.0.1:5432/test``). Without it, or when
 the server does not answer, PostgreSQL tests skip with the reason, except
 under ``CI=true``, where they fail: CI never passes by skipping them.
+
+Hypothesis runs with one of two profiles: "default" (50 examples per
+property test) and "fuzz" (2000). "fuzz" is chosen by
+``SUPERINTENDENT_HYPOTHESIS_PROFILE=fuzz`` or, without that variable, by a
+``-m`` expression that selects the ``fuzz`` marker (``pytest -m fuzz``);
+``--hypothesis-profile NAME`` (hypothesis' own option) wins over both. Under
+the fuzz profile the property tests get an hour each instead of the usual
+timeout.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from superintendent.store import init_db, make_engine
 
 POSTGRES_ENV = "SUPERINTENDENT_TEST_POSTGRES_URL"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+HYPOTHESIS_PROFILE_ENV = "SUPERINTENDENT_HYPOTHESIS_PROFILE"
+DEFAULT_EXAMPLES, FUZZ_EXAMPLES = 50, 2000
+FUZZ_TIMEOUT = 3600  # seconds per property test under a longer profile (the usual timeout is pyproject.toml's)
+
+settings.register_profile("default", max_examples=DEFAULT_EXAMPLES, deadline=None)
+settings.register_profile("fuzz", max_examples=FUZZ_EXAMPLES, deadline=None)
+
+
+def selects_fuzz(markexpr: str) -> bool:
+    """Whether a ``-m`` expression asks for the fuzz tests: it names ``fuzz`` other than as ``not fuzz``."""
+    return re.search(r"(?<!\bnot )\bfuzz\b", " ".join(markexpr.split())) is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test module is imported: a test's @settings(...) takes the profile loaded when it is created.
+    if config.getoption("hypothesis_profile", None):
+        return  # hypothesis' own --hypothesis-profile option: its plugin loaded that profile
+    name = os.environ.get(HYPOTHESIS_PROFILE_ENV) or ("fuzz" if selects_fuzz(config.getoption("markexpr") or "") else "default")
+    settings.load_profile(name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if settings.default.max_examples > DEFAULT_EXAMPLES:  # a longer profile: the property tests may run long
+        for item in items:
+            if item.get_closest_marker("fuzz"):
+                item.add_marker(pytest.mark.timeout(FUZZ_TIMEOUT), append=False)
 
 
 def _unavailable(reason: str) -> None:

@@ -17,6 +17,13 @@ PostgreSQL comes from ``SUPERINTENDENT_TEST_POSTGRES_URL`` (its server is
 used; the benchmarks make databases ``bench_peer`` / ``bench_ls`` there),
 Chromium from /usr/bin/chromium. Missing either, a test skips with the
 reason, except under CI=true, where it fails.
+
+The scripts write their results into a temporary folder
+(``SUPERINTENDENT_BENCH_RESULTS``), and the peers' virtual environments go
+into one shared by the session unless ``SUPERINTENDENT_BENCH_VENVS`` names a
+folder to reuse (e.g. ``bench/.venvs``, the scripts' own default): nothing is
+written into the repository. Marked ``bench``: not in the default run;
+``pytest -m bench`` runs them.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,8 +40,16 @@ import sqlalchemy as sa
 from tests.conftest import IN_CI, postgres_base_url
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 CHROMIUM = os.environ.get("SUPERINTENDENT_CHROMIUM", "/usr/bin/chromium")
+
+
+pytestmark = pytest.mark.bench
+
+
+@pytest.fixture(scope="module")
+def venvs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where the peers are installed: SUPERINTENDENT_BENCH_VENVS, else a temporary folder for this session."""
+    return os.environ.get("SUPERINTENDENT_BENCH_VENVS") or str(tmp_path_factory.mktemp("venvs"))
 
 
 def _need_chromium() -> None:
@@ -52,23 +66,26 @@ def _server() -> str:
     return url.set(database="", query={}).render_as_string(hide_password=False).rstrip("/")
 
 
-def _run(args: list[str], timeout: float) -> tuple[str, dict]:
-    """Run a benchmark script; return its stdout and the results JSON it wrote."""
+def _run(args: list[str], timeout: float, tmp_path: Path, venvs: str | None = None) -> tuple[str, dict]:
+    """Run a benchmark script, its results into tmp_path; return its stdout and the results JSON it wrote."""
     stem = {"browser.py": "browser", "learning.py": "learning", "original.py": "peer-original",
             "label_studio.py": "peer-label-studio"}[Path(args[0]).name]
-    started = time.time()
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    results = tmp_path / "results"
+    env = {**os.environ, "SUPERINTENDENT_BENCH_RESULTS": str(results)}
+    if venvs:
+        env["SUPERINTENDENT_BENCH_VENVS"] = venvs
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{args[0]} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-    written = [p for p in RESULTS.glob(f"{stem}-*.json") if p.stat().st_mtime >= started - 1]
-    assert written, f"{args[0]} wrote no bench/results/{stem}-*.json"
-    return done.stdout, json.loads(max(written, key=lambda p: p.stat().st_mtime).read_text())
+    written = sorted(results.glob(f"{stem}-*.json"))
+    assert written, f"{args[0]} wrote no {stem}-*.json into {results}"
+    return done.stdout, json.loads(written[-1].read_text())
 
 
 @pytest.mark.postgres
 @pytest.mark.timeout(900)
-def test_original_superintendent_quick() -> None:
+def test_original_superintendent_quick(tmp_path: Path, venvs: str) -> None:
     server = _server()
-    out, result = _run(["bench/peers/original.py", "--quick", "--server", server], timeout=880)
+    out, result = _run(["bench/peers/original.py", "--quick", "--server", server], 880, tmp_path, venvs)
     ours = [r for r in result["runs"] if r["side"] == "ours"]
     peer = [r for r in result["runs"] if r["side"] == "original 0.6.0"]
     assert [r["workers"] for r in ours] == [r["workers"] for r in peer] == [1, 4]
@@ -83,10 +100,10 @@ def test_original_superintendent_quick() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.timeout(2400)
-def test_label_studio_quick() -> None:
+def test_label_studio_quick(tmp_path: Path, venvs: str) -> None:
     server = _server()
     _need_chromium()
-    out, result = _run(["bench/peers/label_studio.py", "--quick", "--server", server], timeout=2350)
+    out, result = _run(["bench/peers/label_studio.py", "--quick", "--server", server], 2350, tmp_path, venvs)
     rows = {(r["database"], r["side"]): r for r in result["rows"]}
     assert set(rows) == {(db, side) for db in ("postgresql", "sqlite") for side in ("ours", "Label Studio 1.23")}
     for db in ("postgresql", "sqlite"):
@@ -100,9 +117,9 @@ def test_label_studio_quick() -> None:
 
 
 @pytest.mark.timeout(600)
-def test_browser_quick_with_bare_reference() -> None:
+def test_browser_quick_with_bare_reference(tmp_path: Path) -> None:
     _need_chromium()
-    out, result = _run(["bench/browser.py", "--quick"], timeout=580)
+    out, result = _run(["bench/browser.py", "--quick"], 580, tmp_path)
     assert result["ours"]["clicks"] == result["bare"]["clicks"] == 40
     assert len(result["ours_ms"]) == len(result["bare_ms"]) == 40
     assert result["ratio_p50"] == pytest.approx(result["ours"]["p50_ms"] / result["bare"]["p50_ms"], rel=0.02)
@@ -110,8 +127,8 @@ def test_browser_quick_with_bare_reference() -> None:
 
 
 @pytest.mark.timeout(600)
-def test_learning_quick() -> None:
-    out, result = _run(["bench/learning.py", "--quick"], timeout=580)
+def test_learning_quick(tmp_path: Path) -> None:
+    out, result = _run(["bench/learning.py", "--quick"], 580, tmp_path)
     assert set(result) == {"random", "margin", "entropy", "certainty"}
     for r in result.values():
         assert len(r["per_seed_accuracy"]) == 3

@@ -4,7 +4,10 @@ Benchmarks are not tests: nothing here checks a timing. Each script runs in
 a subprocess, as a user would run it, on the test PostgreSQL server (fresh
 schemas it drops itself), and writes its JSON; the checks are on what the
 JSON says happened (items written, labels stored, no item handed out twice),
-which a broken script or a broken queue would get wrong.
+which a broken script or a broken queue would get wrong. Everything a script
+writes (its JSON, its plots' HTML) goes into the test's temporary folder.
+
+Marked ``bench``: not in the default run; ``pytest -m bench`` runs them.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import pytest
 from tests.conftest import _unavailable, postgres_base_url
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.bench, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 
 def run_bench(script: str, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / f"{Path(script).stem}.json"
-    env = {**os.environ, "SUPERINTENDENT_BENCH_POSTGRES_URL": postgres_base_url()}
+    env = {**os.environ, "SUPERINTENDENT_BENCH_POSTGRES_URL": postgres_base_url(),
+           "SUPERINTENDENT_BENCH_RESULTS": str(tmp_path / "results")}
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--no-plots", "--json", str(out), *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=850)
     assert done.returncode == 0, f"{script} failed:\n{done.stderr[-4000:]}"

@@ -25,7 +25,8 @@ from superintendent import auth, queue
 from superintendent.store import ModelRun, init_db, make_engine, session_scope
 
 from conftest import _postgres_schema_url
-from test_browser import ARGS, CHROMIUM, PASSWORD, _free_port, _need_chromium, item_text, log_in, wait_for_new_item
+from browser_helpers import PASSWORD, VIEWPORT, chromium, free_port, item_text, log_in, wait_for_new_item
+from test_browser import _need_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,7 +116,7 @@ def test_app_and_orchestrator_side_by_side_on_postgresql(compose, tmp_path):
                                            model_preset="tfidf_logistic_regression", retrain_interval_n_labels=6)
             queue.add_items(s, project, [f"{'match report' if i % 2 else 'election news'} number {i}" for i in range(30)])
 
-        port = _free_port()
+        port = free_port()
         services = compose["services"]
         app_env = _service_env(db_url, tmp_path, SUPERINTENDENT_RUN_SCHEDULER=services["app"]["environment"]["SUPERINTENDENT_RUN_SCHEDULER"],
                                SUPERINTENDENT_COOKIE_KEY="x" * 48, STREAMLIT_SERVER_PORT=str(port), STREAMLIT_SERVER_ADDRESS="127.0.0.1",
@@ -137,11 +138,8 @@ def test_app_and_orchestrator_side_by_side_on_postgresql(compose, tmp_path):
                     return False
 
             _wait_for(healthy, 60, "the app's health endpoint")
-            from playwright.sync_api import sync_playwright
-
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
+            with chromium() as browser:
+                page = browser.new_page(viewport=VIEWPORT)
                 log_in(page, f"http://127.0.0.1:{port}", "boss")
                 text = item_text(page)
                 for click in range(8):
@@ -154,7 +152,6 @@ def test_app_and_orchestrator_side_by_side_on_postgresql(compose, tmp_path):
                         shown = page.locator('[data-testid="stMain"]').inner_text()
                         raise AssertionError(f"click {click}: no new item after {text!r}; the page shows:\n{shown}\n"
                                              f"app log:\n{(tmp_path / 'app.log').read_text()[-3000:]}") from exc
-                browser.close()
 
             def finished_run():
                 with session_scope(engine, write=False) as s:

@@ -9,10 +9,11 @@ signing in (label_view.SETTLING_RUNS), so the click is never lost.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from browser_helpers import PASSWORD, settle
 
 from superintendent import auth, queue
 from superintendent.store import Annotation, init_db, make_engine, session_scope
-from tests.test_browser import PASSWORD, browser, server, settle  # noqa: F401 - fixtures
+from tests.test_browser import browser, server  # noqa: F401 - fixtures
 
 ROUNDS = 6  # without the fix, about one first click in four was lost here
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -313,7 +313,7 @@ ARRAY_DTYPES = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.fuzz
 @given(hnp.arrays(dtype=ARRAY_DTYPES.map(np.dtype), shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)))
 def test_arrays_roundtrip_bit_exact(arr):
     result = loads(dumps(arr))
@@ -324,7 +324,7 @@ def test_arrays_roundtrip_bit_exact(arr):
     assert result.tobytes() == expected.tobytes()
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.fuzz
 @given(hnp.arrays(dtype=ARRAY_DTYPES.map(np.dtype), shape=()))
 def test_numpy_scalars_roundtrip_bit_exact(arr):
     scalar = arr.astype(arr.dtype.newbyteorder("="))[()]
@@ -354,7 +354,7 @@ JSON_LIKE = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
 @given(JSON_LIKE)
 def test_nested_python_values_roundtrip(value):
     assert_same(roundtrip(value), value)

@@ -2,7 +2,9 @@
 
 Nothing of the peers' code is committed: each peer is installed from PyPI
 into its own virtual environment under ``bench/.venvs/`` (git-ignored) the
-first time a benchmark needs it, and the install is timed.
+first time a benchmark needs it, and the install is timed. Results go to
+``bench/results/``. ``SUPERINTENDENT_BENCH_VENVS`` and
+``SUPERINTENDENT_BENCH_RESULTS`` name other folders (the tests use temporary ones).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import numpy as np
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
-VENVS = ROOT / "bench" / ".venvs"
-RESULTS = ROOT / "bench" / "results"
+VENVS = Path(os.environ.get("SUPERINTENDENT_BENCH_VENVS") or ROOT / "bench" / ".venvs")
+RESULTS = Path(os.environ.get("SUPERINTENDENT_BENCH_RESULTS") or ROOT / "bench" / "results")
 IMAGES = ROOT / "docs" / "images"
 CHROMIUM = os.environ.get("SUPERINTENDENT_CHROMIUM", "/usr/bin/chromium")
 DEFAULT_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -35,14 +37,14 @@ def venv_python(name: str) -> Path:
 
 
 def ensure_venv(name: str, requirements: list[str], check: str) -> dict[str, Any]:
-    """Create ``bench/.venvs/<name>`` with ``requirements`` unless ``check`` (Python code) already runs in it.
+    """Create ``<VENVS>/<name>`` (``bench/.venvs/<name>``) with ``requirements`` unless ``check`` (Python code) already runs in it.
 
     Returns {"python": path, "installed_now": bool, "install_seconds": float | None}.
     """
     python = venv_python(name)
     if python.exists() and subprocess.run([str(python), "-c", check], capture_output=True, env=clean_env(), cwd=VENVS).returncode == 0:
         return {"python": str(python), "installed_now": False, "install_seconds": None}
-    log(f"installing {' '.join(requirements)} into bench/.venvs/{name} ...")
+    log(f"installing {' '.join(requirements)} into {VENVS / name} ...")
     t0 = time.perf_counter()
     VENVS.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
@@ -50,9 +52,9 @@ def ensure_venv(name: str, requirements: list[str], check: str) -> dict[str, Any
                           capture_output=True, text=True, env=clean_env(), cwd=VENVS)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
-        raise RuntimeError(f"pip install into bench/.venvs/{name} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"pip install into {VENVS / name} failed:\n{done.stderr[-3000:]}")
     if subprocess.run([str(python), "-c", check], capture_output=True, env=clean_env(), cwd=VENVS).returncode != 0:
-        raise RuntimeError(f"bench/.venvs/{name} was installed but `{check}` fails in it")
+        raise RuntimeError(f"{VENVS / name} was installed but `{check}` fails in it")
     log(f"installed in {seconds:.0f} s")
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "venv-installs.jsonl", "a") as fh:

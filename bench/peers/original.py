@@ -13,7 +13,7 @@ schema with the same N items (8x8 integer arrays, like sklearn's digits):
 * **peer**: N worker processes, each a ``DatabaseQueue(worker_id=...)``,
   ``pop()`` then ``submit(id, label)`` as fast as they can for D seconds;
 * **ours**: N ``python -m superintendent.simulate`` processes
-  (``submit_and_claim_next``, one transaction per label), D seconds.
+  (``queue.act(..., Action.submit, ...)``, one transaction per label), D seconds.
 
 Reported: items/s (labels submitted / wall time), p50/p99 of one label
 (peer: pop + submit; ours: submit-and-claim-next), items handed to two
@@ -324,7 +324,7 @@ def main() -> None:
     out = common.save_results("peer-original", {"settings": vars(args) | {"items": n_items, "workers": workers, "duration": duration},
                                                 "postgresql": common.postgres_version(db_url), "venv": venv, "runs": runs,
                                                 "reorder": reorders, "reorder_speedup": round(speedup, 1)})
-    common.log(f"results: {out.relative_to(common.ROOT)}")
+    common.log(f"results: {out}")
     png = args.png or (None if args.quick else str(common.IMAGES / "bench-peer-original.png"))
     if png:
         plot(runs, Path(png))
