@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.auth import IMPORT_USER
+from superintendent.labels import IMPORT_USER
 from superintendent.labels import final_label
 from superintendent.queue.common import _A, _I, _U
 from superintendent.queue.items import progress_counts
