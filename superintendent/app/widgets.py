@@ -21,3 +21,9 @@ def project_picker(key: str, *, empty_hint: str = "No projects yet: an admin cre
     picked = st.selectbox("Project", projects, index=ids.index(current) if current in ids else 0, format_func=lambda p: p.name, key=key)
     st.session_state[state.PROJECT] = picked.id
     return picked
+
+
+def all_projects() -> list[Project]:
+    """Every project, by name (a short read)."""
+    with session_scope(resources.engine(), write=False) as s:
+        return queue.list_projects(s)

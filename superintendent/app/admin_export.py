@@ -1,0 +1,68 @@
+"""Admin, Export labels and Audit log tabs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import streamlit as st
+
+from superintendent import audit, export
+from superintendent.app import resources
+from superintendent.app.guard import Note, guarded_engine_action
+from superintendent.app.login import CurrentUser
+from superintendent.app.widgets import all_projects
+from superintendent.store import session_scope
+from superintendent.validation import SuperintendentError
+
+AUDIT_ROWS = 200
+EXPORT_AS = {"csv": "CSV", "json": "JSON", "parquet": "Parquet", "jsonl": "JSON Lines (items)", "label-studio": "Label Studio JSON"}
+
+
+def export_tab(user: CurrentUser) -> None:
+    projects = all_projects()
+    if not projects:
+        st.info("No projects yet.")
+        return
+    project = st.selectbox("Project", projects, format_func=lambda p: p.name, key="admin-export-project")
+    fmt = st.radio("Format", list(export.FORMATS), horizontal=True, key="admin-export-format", format_func=lambda f: EXPORT_AS.get(f, f))
+    individual = False
+    ls_options: dict = {}
+    if fmt in export.TABLE_FORMATS:
+        individual = st.checkbox("Every individual annotation (one row per annotation, beside the consensus)", key="admin-export-individual")
+    elif fmt == "label-studio":
+        c1, c2, c3 = st.columns(3)
+        ls_options = {"from_name": c1.text_input("Choices control (from_name)", value="label", key="admin-export-from-name") or "label",
+                      "to_name": c2.text_input("Object (to_name; default: text or image)", key="admin-export-to-name") or None,
+                      "image_value": c3.selectbox("Images as", ["path", "name"], key="admin-export-image-value",
+                                                  format_func={"path": "file path on this server", "name": "original file name"}.get)}
+    if st.button("Prepare export", key="admin-export-prepare"):
+        try:
+            with st.spinner("Collecting labels..."):
+                data = guarded_engine_action(
+                    user, "export", lambda engine: export.export_labels(engine, project, fmt, individual=individual, **ls_options),
+                    audit=lambda exported: Note(audit.AuditAction.labels_export, project.name,
+                                                {"format": fmt, "individual": individual, "bytes": len(exported)}))
+        except SuperintendentError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["admin-export-bytes"] = (project.id, (fmt, individual, sorted(ls_options.items())), data)
+    ready = st.session_state.get("admin-export-bytes")
+    if ready and ready[0] == project.id and ready[1] == (fmt, individual, sorted(ls_options.items())):
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", project.name).strip("-").lower() or "labels"
+        suffix = {"label-studio": "-label-studio", "jsonl": "-items"}.get(fmt, "-annotations" if individual else "-labels")
+        st.download_button(f"Download {EXPORT_AS.get(fmt, fmt)}", ready[2], file_name=f"{slug}{suffix}.{export.EXTENSIONS[fmt]}",
+                           mime=export.FORMATS[fmt], key="admin-export-download")
+
+
+def audit_tab() -> None:
+    with session_scope(resources.engine(), write=False) as s:
+        entries = audit.recent(s, AUDIT_ROWS)
+    if not entries:
+        st.info("No admin actions recorded yet.")
+        return
+    st.caption(f"The latest {len(entries)} admin actions, newest first.")
+    st.dataframe(pd.DataFrame([{"when (UTC)": e.created_at, "who": e.actor, "action": e.action, "target": e.target,
+                                "details": json.dumps(e.details, sort_keys=True) if e.details else ""} for e in entries]),
+                 hide_index=True, width="stretch")
