@@ -64,6 +64,7 @@ class RetrainLoop(threading.Thread):
             self.error = exc
 
 
+@pytest.mark.soak
 @pytest.mark.postgres
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
