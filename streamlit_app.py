@@ -6,8 +6,10 @@ A router only: first run, login, then the pages this user's role may see.
 import streamlit as st
 
 from superintendent.app import login, resources
+from superintendent.app import errors
 from superintendent.app.errors import database_trouble_shown
 
+errors.install_error_boundary()  # no traceback reaches a browser: a one-line message with an error id, logged here
 st.set_page_config(page_title="superintendent", page_icon=":material/label:", layout="wide")
 first_run, user = False, None
 with database_trouble_shown() as start:
@@ -25,6 +27,7 @@ if user is None:
     st.navigation([st.Page(lambda: None, title="Log in", url_path="login")], position="hidden").run()
     st.stop()
 
+errors.raise_if_asked("page")  # test only (SUPERINTENDENT_TEST_FAULT=page): proves the error boundary
 pages = [
     st.Page("pages/label.py", title="Label", icon=":material/label:", default=True),
     st.Page("pages/progress.py", title="Progress", icon=":material/monitoring:"),

@@ -28,6 +28,10 @@ _SECRET_NAME = re.compile(r"pass(word|wd|phrase)|secret|token|hash|cookie|creden
 class AuditAction(str, enum.Enum):
     project_create = "project.create"
     project_update = "project.update"
+    project_archive = "project.archive"
+    project_restore = "project.restore"
+    project_delete = "project.delete"
+    project_members = "project.members"
     user_create = "user.create"
     user_role = "user.role"
     user_active = "user.active"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
+import threading
 from dataclasses import dataclass, field
 
 import bcrypt
@@ -190,10 +192,11 @@ def signed_in_account(session: Session, username: str, now: dt.datetime | None =
     return user if user is not None and may_log_in(user, now) else None
 
 
-def record_failed_login(session: Session, username: str, now: dt.datetime | None = None) -> None:
+def record_failed_login(session: Session, username: str, now: dt.datetime | None = None) -> dt.datetime | None:
     """Count a failed login; the :data:`MAX_FAILED_LOGINS`-th in a row locks the account for :data:`LOCKOUT`.
 
     One atomic increment: failures arriving at once on several replicas all count.
+    Returns the end of the lockout this failure started, else None.
     """
     now = now or utcnow()
     table = User.__table__
@@ -202,6 +205,8 @@ def record_failed_login(session: Session, username: str, now: dt.datetime | None
                              .returning(table.c.failed_logins)).scalar_one_or_none()
     if failed is not None and failed >= MAX_FAILED_LOGINS:
         session.execute(sa.update(table).where(table.c.username == name).values(locked_until=now + LOCKOUT, failed_logins=0))
+        return now + LOCKOUT
+    return None
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,68 @@ class LoginResult:
 
 FAILED_LOGIN_MESSAGE = (f"Wrong user name or password. After {MAX_FAILED_LOGINS} failed attempts an account is locked for "
                         f"{int(LOCKOUT.total_seconds() // 60)} minutes.")
+DEACTIVATED_MESSAGE = "Your account was deactivated: ask an admin to activate it again."
+
+
+def locked_message(until: dt.datetime, now: dt.datetime | None = None) -> str:
+    """What a sign-in under a lockout is told: the same words whether or not the name is an account."""
+    minutes = max(1, math.ceil((_aware(until) - _aware(now or utcnow())).total_seconds() / 60))
+    return (f"Too many failed sign-ins for this user name: it is locked, try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}.")
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive UTC times; PostgreSQL aware ones."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _locked_until(user: User, now: dt.datetime) -> dt.datetime | None:
+    until = user.locked_until
+    return until if until is not None and _aware(until) > _aware(now) else None
+
+
+def refusal_message(session: Session, username: str, now: dt.datetime | None = None) -> str:
+    """Why a signed-in session's account (a login or a remember-me cookie) may no longer be signed in, in one line.
+
+    Only for a session that proved it was this account: it may be told that the account is deactivated.
+    """
+    now = now or utcnow()
+    user = _find(session, username)
+    if user is not None and user.active and user.role in HUMAN_ROLES and (until := _locked_until(user, now)) is not None:
+        return locked_message(until, now)
+    return DEACTIVATED_MESSAGE
+
+
+class _UnknownNames:
+    """Failed sign-ins for names that are no account, counted like an account's (per process, in memory), so that
+    after :data:`MAX_FAILED_LOGINS` failures any name gets the same "locked" answer: a lockout reveals nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, tuple[int, dt.datetime | None]] = {}
+
+    def locked_until(self, name: str, now: dt.datetime) -> dt.datetime | None:
+        with self._lock:
+            until = self._failures.get(name, (0, None))[1]
+            return until if until is not None and until > now else None
+
+    def fail(self, name: str, now: dt.datetime) -> dt.datetime | None:
+        with self._lock:
+            if len(self._failures) > 10_000:  # bounded: forget the oldest names
+                for key in list(self._failures)[:5_000]:
+                    del self._failures[key]
+            count, until = self._failures.get(name, (0, None))
+            if until is not None and until <= now:
+                count, until = 0, None
+            count += 1
+            if count >= MAX_FAILED_LOGINS:
+                self._failures[name] = (0, now + LOCKOUT)
+                return now + LOCKOUT
+            self._failures[name] = (count, until)
+            return None
+
+
+_UNKNOWN = _UnknownNames()
 
 
 def authenticate(engine: Engine, username: str, password: str, now: dt.datetime | None = None) -> LoginResult:
@@ -222,9 +289,11 @@ def authenticate(engine: Engine, username: str, password: str, now: dt.datetime 
 
     Yes only for an account that :func:`may_log_in` (active, not locked, a
     person's role, a password set) and the right password. A wrong password
-    for such an account counts towards the lockout (:func:`record_failed_login`);
-    a success resets the count. A failure says the same whatever went wrong,
-    and takes as long, so it reveals nothing.
+    counts towards the lockout (:func:`record_failed_login`; for a name that
+    is no account, the same count is kept in memory); a success resets the
+    count. A locked name is told so, with the minutes left, whether or not it
+    is an account; any other failure says :data:`FAILED_LOGIN_MESSAGE`, and
+    takes as long, so it reveals nothing.
 
     Takes the engine, not a session: the bcrypt check (a few hundred
     milliseconds) runs between two short transactions, so a login never
@@ -237,14 +306,22 @@ def authenticate(engine: Engine, username: str, password: str, now: dt.datetime 
         name = None
     with session_scope(engine, write=False) as s:
         user = _find(s, name) if name else None
+        until = _locked_until(user, now) if user is not None else (_UNKNOWN.locked_until(name, now) if name else None)
         password_hash = user.password_hash if user is not None and may_log_in(user, now) else None
-    if password_hash is None:
+    if until is not None:
         verify_password(password, _dummy_hash())  # take as long as a real check
+        return LoginResult(False, locked_message(until, now))
+    if password_hash is None:
+        verify_password(password, _dummy_hash())
+        if user is None and name:
+            locked = _UNKNOWN.fail(name, now)
+            if locked is not None:
+                return LoginResult(False, locked_message(locked, now))
         return LoginResult(False, FAILED_LOGIN_MESSAGE)
     if not verify_password(password, password_hash):
         with session_scope(engine) as s:
-            record_failed_login(s, name, now)
-        return LoginResult(False, FAILED_LOGIN_MESSAGE)
+            locked = record_failed_login(s, name, now)
+        return LoginResult(False, locked_message(locked, now) if locked is not None else FAILED_LOGIN_MESSAGE)
     with session_scope(engine) as s:
         user = _find(s, name)
         if user is None or not may_log_in(user, now) or user.password_hash != password_hash:

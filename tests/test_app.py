@@ -114,8 +114,8 @@ def test_wrong_password_lockout_and_deactivation(app_env):
     assert at.session_state["authentication_status"] is False
     for _ in range(auth.MAX_FAILED_LOGINS - 1):
         logged_in("alice", "wrong password")
-    at = logged_in("alice")  # right password, but locked now
-    assert errors(at) == [auth.FAILED_LOGIN_MESSAGE]
+    at = logged_in("alice")  # right password, but locked now: told so, with the minutes left
+    assert len(errors(at)) == 1 and "locked, try again in 15 minutes" in errors(at)[0]
     with session_scope(app_env) as s:
         assert auth.get_user(s, "alice").locked_until is not None
         auth.reset_password(s, "alice", PASSWORD)  # an admin's reset unlocks
@@ -134,7 +134,7 @@ def test_progress_and_model_pages_show_the_figures(app_env):
     at = logged_in("boss")
     at.switch_page("pages/progress.py").run()
     assert errors(at) == []
-    assert [m.value for m in at.metric][:3] == ["40", "30", "30"]
+    assert [m.value for m in at.metric][:3] == ["40", "30 (75%)", "30"]  # a share, not a growth arrow
     at.switch_page("pages/model.py").run()
     assert any("No model runs yet" in i.value for i in at.info)
     at.button(key="model-retrain").click().run()

@@ -62,8 +62,8 @@ def test_details_that_look_like_secrets_are_refused_without_echoing_them(details
 
 def test_unknown_actions_bad_details_and_bad_limits_are_refused(engine):
     with session_scope(engine) as s:
-        with pytest.raises(ValidationError, match="unknown audit action 'project.delete'"):
-            audit.record(s, "boss", "project.delete", "pets")
+        with pytest.raises(ValidationError, match="unknown audit action 'project.explode'"):
+            audit.record(s, "boss", "project.explode", "pets")
         with pytest.raises(ValidationError, match="must be JSON"):
             audit.record(s, "boss", AuditAction.model_retrain, "pets", score=float("nan"))
         with pytest.raises(ValidationError, match="limit must be a positive whole number"):
@@ -115,9 +115,9 @@ def test_every_admin_action_is_in_the_audit_log(app_env):
     at.text_input(key="admin-new-password").input(PASSWORD)
     next(b for b in at.button if b.label == "Create user").click().run()
     at.selectbox(key="admin-edit-user").set_value("alice").run()
-    at.selectbox(key="admin-edit-role").set_value("admin")
-    at.checkbox(key="admin-edit-active").uncheck()
-    at.text_input(key="admin-edit-password").input(NEW_PASSWORD)
+    at.selectbox(key="admin-edit-field-role-alice").set_value("admin")  # the form's keys name the user it edits
+    at.checkbox(key="admin-edit-field-active-alice").uncheck()
+    at.text_input(key="admin-edit-field-password-alice").input(NEW_PASSWORD)
     next(b for b in at.button if b.label == "Apply").click().run()
     assert errors(at) == []
 
@@ -188,8 +188,8 @@ def test_a_password_reset_alone_leaves_role_and_active_as_they_were(app_env):
     at = logged_in("boss")
     at.switch_page("pages/admin.py").run()
     at.selectbox(key="admin-edit-user").set_value("zoe").run()
-    assert at.selectbox(key="admin-edit-role").value == "labeller" and at.checkbox(key="admin-edit-active").value is True
-    at.text_input(key="admin-edit-password").input(NEW_PASSWORD)
+    assert at.selectbox(key="admin-edit-field-role-zoe").value == "labeller" and at.checkbox(key="admin-edit-field-active-zoe").value is True
+    at.text_input(key="admin-edit-field-password-zoe").input(NEW_PASSWORD)
     next(b for b in at.button if b.label == "Apply").click().run()
     assert errors(at) == []
     assert entries(app_env) == [("boss", "user.password_reset", "zoe")]

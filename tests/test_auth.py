@@ -134,3 +134,34 @@ def test_permissions():
     assert auth.can("labeller", "label") and auth.can("labeller", "view_model")
     assert not auth.can("labeller", "admin") and not auth.can("labeller", "retrain") and not auth.can("labeller", "export")
     assert not auth.can(None, "label") and not auth.can("system", "label")
+
+
+def test_a_locked_name_is_told_so_with_the_minutes_left_whether_or_not_it_is_an_account(engine):
+    """Issue 12, item 4: after five failures the right password said "wrong user name or password"."""
+    make_user(engine)
+    now = utcnow()
+    unknown = f"nobody-{now.timestamp()}"  # unknown names are counted in memory, per process: a fresh one per test
+    answers = {}
+    for name in ("alice", unknown):
+        fifth = [login(engine, name, "wrong-password", now) for _ in range(auth.MAX_FAILED_LOGINS)][-1]
+        later = login(engine, name, "s3cret-pass", now + dt.timedelta(minutes=5))
+        answers[name] = (fifth.message, later.message)
+        assert not fifth.ok and not later.ok
+    assert answers["alice"] == answers[unknown]  # nothing tells an account from a name that is none
+    fifth, later = answers["alice"]
+    assert "locked" in fifth and "15 minutes" in fifth
+    assert "locked" in later and "try again in 10 minutes" in later
+    assert login(engine, "alice", "s3cret-pass", now + auth.LOCKOUT + dt.timedelta(seconds=1)).ok
+
+
+def test_the_refusal_of_a_signed_in_session_says_why(engine):
+    make_user(engine)
+    now = utcnow()
+    with session_scope(engine) as s:
+        auth.get_user(s, "alice").locked_until = now + dt.timedelta(minutes=3)
+    with session_scope(engine, write=False) as s:
+        assert "try again in 3 minutes" in auth.refusal_message(s, "alice", now)
+    with session_scope(engine) as s:
+        auth.set_active(s, "alice", False)
+    with session_scope(engine, write=False) as s:
+        assert auth.refusal_message(s, "alice", now) == auth.DEACTIVATED_MESSAGE

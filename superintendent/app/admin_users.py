@@ -1,4 +1,12 @@
-"""Admin, Users tab: the accounts, a new user, and changes to one user (role, active, password)."""
+"""Admin, Users tab: the accounts, a new user, and changes to one user (role, active, password).
+
+The "Change a user" form is keyed to the picked user (its widgets' keys hold
+the user name), so nothing typed or ticked for one user carries over to
+another, and "Apply" changes only what differs from the values the form
+showed for that user: a stale role is never written.
+After a change the tab is drawn again (the table and the picker at once
+show the new state); the confirmation survives that rerun.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +23,19 @@ from superintendent.app.login import CurrentUser
 from superintendent.store import session_scope
 from superintendent.validation import SuperintendentError
 
+DONE_KEY = "admin-users-done"  # the confirmation of the last change, shown after the rerun that redraws the tab
+PICK_KEY = "admin-edit-user"
+EDIT_PREFIX = "admin-edit-field-"  # the keys of the "Change a user" form's fields
+
 
 def users_tab(user: CurrentUser) -> None:
     with session_scope(resources.engine(), write=False) as s:
         users = auth.list_users(s)
+    if (done := st.session_state.pop(DONE_KEY, None)) is not None:
+        st.success(done)
     st.dataframe(pd.DataFrame([{"user": u.username, "name": u.display_name, "role": u.role, "active": u.active,
-                                "locked until": u.locked_until} for u in users]), hide_index=True, width="stretch")
+                                "locked until": u.locked_until.strftime("%Y-%m-%d %H:%M UTC") if u.locked_until else ""}
+                               for u in users]), hide_index=True, width="stretch")
     left, right = st.columns(2)
     with left.form("admin-user-create", clear_on_submit=True):
         st.write("**New user**")
@@ -32,46 +47,57 @@ def users_tab(user: CurrentUser) -> None:
             def create(s: Session) -> list[Note]:
                 new = auth.create_user(s, username, password, role, display_name=display)
                 return [Note(audit.AuditAction.user_create, new.username, {"role": new.role, "display_name": new.display_name})]
-            _user_action(user, create, f"User {username!r} created.")
+            _user_action(user, create, f"User {username.strip().lower()!r} created.", pick=username)
     with right:
         st.write("**Change a user**")
-        # Picked outside the form, so Role and Active start from this user's values (Apply sets all of them).
-        target = st.selectbox("User", [u.username for u in users], key="admin-edit-user", on_change=_forget_user_edits)
+        names = [u.username for u in users]
+        target = st.selectbox("User", names, key=PICK_KEY)
     chosen = next((u for u in users if u.username == target), None)
-    with right.form("admin-user-edit"):
-        new_role = st.selectbox("Role", auth.HUMAN_ROLES, key="admin-edit-role",
-                                index=auth.HUMAN_ROLES.index(chosen.role if chosen and chosen.role in auth.HUMAN_ROLES else "labeller"))
-        new_password = st.text_input("New password (leave empty to keep)", type="password", key="admin-edit-password")
-        active = st.checkbox("Active (may log in)", value=chosen.active if chosen else True, key="admin-edit-active")
+    if chosen is None:
+        return
+    shown_role = chosen.role if chosen.role in auth.HUMAN_ROLES else "labeller"
+    # cleared on submit: drawn again with the stored values, the password box empty (a failed Apply is retyped)
+    with right.form(f"admin-user-edit-{chosen.username}", clear_on_submit=True):
+        new_role = st.selectbox("Role", auth.HUMAN_ROLES, key=f"{EDIT_PREFIX}role-{chosen.username}",
+                                index=auth.HUMAN_ROLES.index(shown_role))
+        new_password = st.text_input("New password (leave empty to keep)", type="password", key=f"{EDIT_PREFIX}password-{chosen.username}")
+        active = st.checkbox("Active (may log in)", value=chosen.active, key=f"{EDIT_PREFIX}active-{chosen.username}")
         if st.form_submit_button("Apply"):
-            def change(s: Session) -> list[Note]:
-                before = auth.get_user(s, target)
-                old_role, old_active = before.role, before.active
-                auth.set_role(s, target, new_role)
-                auth.set_active(s, target, active)
-                notes = []
-                if new_role != old_role:
-                    notes.append(Note(audit.AuditAction.user_role, target, {"before": old_role, "after": new_role}))
-                if active != old_active:
-                    notes.append(Note(audit.AuditAction.user_active, target, {"before": old_active, "after": active}))
-                if new_password:
-                    auth.reset_password(s, target, new_password)
-                    notes.append(Note(audit.AuditAction.user_password_reset, target))
-                return notes
-            _user_action(user, change, f"User {target!r} updated.")
+            change = _changes(chosen.username, shown_role, chosen.active, new_role, active, new_password)
+            _user_action(user, change, f"User {chosen.username!r} updated.")
 
 
-def _forget_user_edits() -> None:
-    """Another user was picked: Role, Active and New password start again from that user's values."""
-    for key in ("admin-edit-role", "admin-edit-active", "admin-edit-password"):
-        st.session_state.pop(key, None)
+def _changes(target: str, shown_role: str, shown_active: bool, new_role: str, active: bool,
+             new_password: str) -> Callable[[Session], list[Note]]:
+    """The transaction of "Apply": only the fields the admin changed from the values shown for ``target``."""
+    def change(s: Session) -> list[Note]:
+        before = auth.get_user(s, target)
+        notes = []
+        old_role = before.role
+        if new_role != shown_role and new_role != old_role:
+            auth.set_role(s, target, new_role)
+            notes.append(Note(audit.AuditAction.user_role, target, {"before": old_role, "after": new_role}))
+        if active != shown_active and active != before.active:
+            old_active = before.active
+            auth.set_active(s, target, active)
+            notes.append(Note(audit.AuditAction.user_active, target, {"before": old_active, "after": active}))
+        if new_password:
+            auth.reset_password(s, target, new_password)
+            notes.append(Note(audit.AuditAction.user_password_reset, target))
+        return notes
+    return change
 
 
-def _user_action(user: CurrentUser, action: Callable[[Session], list[Note]], done: str) -> None:
-    """Check, act and audit (the notes ``action`` returns) in one transaction: a refused or failed action changes nothing."""
+def _user_action(user: CurrentUser, action: Callable[[Session], list[Note]], done: str, *, pick: str | None = None) -> None:
+    """Check, act and audit (the notes ``action`` returns) in one transaction: a refused or failed action changes nothing.
+
+    On success the tab is drawn again (``pick``: the user the "Change a user" picker then shows)."""
     try:
         guarded_action(user, "manage_users", action, audit=lambda notes: notes)
     except SuperintendentError as exc:
         st.error(str(exc))
         return
-    st.success(done)
+    st.session_state[DONE_KEY] = done
+    if pick:
+        st.session_state[PICK_KEY] = pick.strip().lower()
+    st.rerun()

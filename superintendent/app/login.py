@@ -25,6 +25,7 @@ from superintendent.validation import SuperintendentError
 LOGIN_FORM_KEY = "login-form"
 USERNAME_KEY = "login-username"
 PASSWORD_KEY = "login-password"
+LOGIN_MESSAGE_KEY = "sp_login_message"  # the one line the sign-in form shows above itself (why the last try failed, why signed out)
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,10 @@ def _submit_login() -> None:
     if result.ok:
         _signed_in(result.user)
         st.session_state[state.SET_COOKIE] = True
+        st.session_state.pop(LOGIN_MESSAGE_KEY, None)
     else:
         st.session_state[state.AUTH_STATUS] = False
+        st.session_state[LOGIN_MESSAGE_KEY] = result.message or auth.FAILED_LOGIN_MESSAGE
 
 
 def _login_form() -> None:
@@ -80,7 +83,9 @@ def _login_form() -> None:
         st.text_input("User name", key=USERNAME_KEY, autocomplete="username")
         st.text_input("Password", type="password", key=PASSWORD_KEY, autocomplete="current-password")
         st.form_submit_button("Log in", on_click=_submit_login)
-    if st.session_state.get(state.AUTH_STATUS) is False:
+    if (message := st.session_state.get(LOGIN_MESSAGE_KEY)) is not None:
+        st.error(message)
+    elif st.session_state.get(state.AUTH_STATUS) is False:
         st.error(auth.FAILED_LOGIN_MESSAGE)
 
 
@@ -96,16 +101,22 @@ def _from_cookie(authenticator: stauth.Authenticate) -> User | None:
         return None
     user = _account(token["username"])
     if user is None:
+        st.session_state[LOGIN_MESSAGE_KEY] = _why_refused(token["username"])
         authenticator.cookie_controller.delete_cookie()
         st.session_state[state.AUTH_LOGGED_OUT] = True  # this session's request still carries the cookie: ignore it from now on
     return user
 
 
-def _refused() -> None:
-    """The signed-in account may no longer sign in: forget it, say so, offer the form again."""
+def _why_refused(username: str) -> str:
+    with session_scope(resources.engine(), write=False) as s:
+        return auth.refusal_message(s, username)
+
+
+def _refused(username: str) -> None:
+    """The signed-in account may no longer sign in: forget it, say why in one line, offer the form again."""
     _forget_sign_in()
     st.session_state[state.AUTH_STATUS] = None
-    st.error(auth.FAILED_LOGIN_MESSAGE)
+    st.session_state[LOGIN_MESSAGE_KEY] = f"You were signed out. {_why_refused(username)}"
     _login_form()
 
 
@@ -113,10 +124,11 @@ def current_user() -> CurrentUser | None:
     """Show the login form if needed; return the signed-in user (checked against the database) or None."""
     authenticator = _authenticator()
     if st.session_state.get(state.AUTH_STATUS) is True:
-        user = _account(st.session_state[state.AUTH_USERNAME])
+        username = st.session_state[state.AUTH_USERNAME]
+        user = _account(username)
         if user is None:  # deactivated, locked or demoted to no role since signing in
             authenticator.logout(location="unrendered")  # deletes the cookie too
-            _refused()
+            _refused(username)
             return None
     else:
         user = _from_cookie(authenticator)
@@ -150,7 +162,7 @@ def get() -> CurrentUser:
     else:
         # Changed since the router read it in this same run: the router built this run's authenticator (one
         # per run: its cookie component has a fixed key), so the cookie is deleted at the next run, not here.
-        _refused()
+        _refused(known.username)
         user = None
     if user is None:
         st.stop()
@@ -186,15 +198,17 @@ def first_run_form() -> None:
         submitted = st.form_submit_button("Create admin", type="primary")
     if not submitted:
         return
-    if password != repeat:
-        st.error("The two passwords differ.")
+    problems = first_admin_problems(username, password, repeat)
+    for problem in problems:
+        st.error(problem)
+    if problems:
         return
     try:
         with session_scope(resources.engine()) as s:
             if auth.count_people(s) > 0:
                 st.error("An admin exists already; log in instead.")
                 return
-            auth.create_user(s, username, password, "admin", display_name=display)
+            admin = auth.create_user(s, username, password, "admin", display_name=display)
     except SuperintendentError as exc:
         st.error(str(exc))
         return
@@ -202,4 +216,19 @@ def first_run_form() -> None:
         with st.spinner("Loading the demo projects..."):
             load_demo(resources.engine())
     st.session_state[state.FIRST_ADMIN_DONE] = True
+    _signed_in(admin)  # signed in at once; the next run (the router's) sets the remember-me cookie
+    st.session_state[state.SET_COOKIE] = True
     st.rerun()
+
+
+def first_admin_problems(username: str, password: str, repeat: str) -> list[str]:
+    """Every problem of the welcome form at once (user name, password, repeat), each a sentence; empty when all is well."""
+    problems = []
+    for check, value in ((auth.normalise_username, username), (auth.check_password, password)):
+        try:
+            check(value)
+        except SuperintendentError as exc:
+            problems.append(str(exc)[:1].upper() + str(exc)[1:] + ".")
+    if password != repeat:
+        problems.append("The two passwords differ.")
+    return problems
