@@ -22,11 +22,13 @@ from typing import Any, Self
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, LABEL_MODES, ValidationError, check_options
 
 NAME_MAX_CHARS = 200  # the width of sp_project.name
+GUIDELINES_MAX_CHARS = 20_000
+DESCRIPTION_MAX_CHARS = 300
 
 
 def _whole(value: Any) -> int | None:
@@ -107,6 +109,10 @@ class ProjectSettings(BaseModel):
     model_columns: list[str] | None = Field(default=None, description="Table rows: the fields the model gets; None: all.")
     diversity_window: int | None = Field(default=None, description="For a '*_diverse' acquisition function: labellers expected to "
                                                                    "claim together (at least 1); None: the retrain's default (8).")
+    guidelines: str = Field(default="", description="Guidelines for labellers (Markdown, raw HTML not rendered), shown on the Label page.")
+    option_descriptions: dict[str, str] = Field(default_factory=dict, description="A short description per label option "
+                                                "{option: text}, shown as the option button's help.")
+    archived: bool = Field(default=False, description="Archived: hidden from labellers and reviewers, data kept; reversible.")
 
     # ------------------------------------------------------------------ checks (each message names the setting, what came, the fix)
 
@@ -139,7 +145,43 @@ class ProjectSettings(BaseModel):
     def _options(cls, value: Any) -> list[Any]:
         return check_options(value)
 
-    @field_validator("allow_free_text", "show_hints", mode="before")
+    @field_validator("guidelines", mode="before")
+    @classmethod
+    def _guidelines(cls, value: Any) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError(f"guidelines must be text (Markdown); got {type(value).__name__} {value!r}")
+        if len(value) > GUIDELINES_MAX_CHARS:
+            raise ValueError(f"guidelines may have at most {GUIDELINES_MAX_CHARS:,} characters; got {len(value):,}")
+        return value.strip()
+
+    @field_validator("option_descriptions", mode="before")
+    @classmethod
+    def _option_descriptions(cls, value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"option_descriptions must map options to short texts, e.g. {{'cat': 'any cat'}}; got {value!r}")
+        out: dict[str, str] = {}
+        for option, text in value.items():
+            if not isinstance(text, str):
+                raise ValueError(f"the description of option {option!r} must be text; got {text!r}")
+            if len(text.strip()) > DESCRIPTION_MAX_CHARS:
+                raise ValueError(f"the description of option {option!r} may have at most {DESCRIPTION_MAX_CHARS} characters; got {len(text.strip())}")
+            if text.strip():
+                out[str(option)] = text.strip()
+        return out
+
+    @model_validator(mode="after")
+    def _descriptions_name_options(self) -> Self:
+        unknown = sorted(set(self.option_descriptions) - {str(o) for o in self.options})
+        if unknown:
+            raise ValueError(f"option_descriptions name options the project does not have: {', '.join(map(repr, unknown))}; "
+                             f"options: {', '.join(map(str, self.options)) or 'none'}")
+        return self
+
+    @field_validator("allow_free_text", "show_hints", "archived", mode="before")
     @classmethod
     def _flags(cls, value: Any, info: pydantic.ValidationInfo) -> bool:
         return _flag(value, info.field_name)
@@ -247,6 +289,15 @@ class ProjectSettings(BaseModel):
     def merge(cls, current: Any, changes: Mapping[str, Any]) -> Self:
         """``current``'s settings (read as attributes, e.g. of a ``Project``) with ``changes`` applied, checked as a whole."""
         return cls.check(**{**{name: getattr(current, name) for name in cls.model_fields}, **changes})
+
+
+# The model a new project gets unless the admin picks another one or "no model" (names of superintendent.learning.MODEL_PRESETS).
+DEFAULT_MODEL_PRESETS = {"image": "logistic_regression", "text": "tfidf_logistic_regression", "tabular": "gradient_boosting"}
+
+
+def default_model_preset(data_type: str) -> str | None:
+    """The model preset that suits a data type (images, text, tables); None for 'any', whose items may be anything."""
+    return DEFAULT_MODEL_PRESETS.get(data_type)
 
 
 _MOVED_OUT_OF_SETTINGS = ("display_columns", "model_columns", "diversity_window")

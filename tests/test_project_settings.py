@@ -18,7 +18,7 @@ from superintendent.validation import ACQUISITION_NAMES, ValidationError
 DEFAULTS = dict(data_type="any", label_mode="single", options=[], allow_free_text=False, model_preset=None, model_factory=None,
                 acquisition_function="margin", shuffle_prop=0.1, retrain_interval_seconds=None, retrain_interval_n_labels=0,
                 annotations_per_item=1, lease_seconds=300, show_hints=False, display_columns=None, model_columns=None,
-                diversity_window=None)
+                diversity_window=None, guidelines="", option_descriptions={}, archived=False)
 
 
 def test_defaults():
@@ -135,7 +135,7 @@ def test_every_problem_is_listed_on_a_line_of_its_own():
     ("values", "message"),
     [
         (dict(shuffle_proportion=0.2), "unknown project setting: 'shuffle_proportion'; .*; did you mean 'shuffle_prop' for 'shuffle_proportion'\\?"),
-        (dict(colour="red", size=3), "unknown project settings: 'colour', 'size'; a project's settings are: name, data_type, .*, diversity_window$"),
+        (dict(colour="red", size=3), "unknown project settings: 'colour', 'size'; a project's settings are: name, data_type, .*, archived$"),
         (dict(settings={"diversity_window": 2}),
          "unknown project setting: 'settings'; .*'settings' is no longer a bag of extras: pass display_columns, model_columns, "
          "diversity_window as settings of their own"),

@@ -233,6 +233,30 @@ def test_add_is_idempotent_and_keeps_given_labels(engine):
     assert labels == [0, None, 0]
 
 
+def test_add_counts_labels_as_new_changed_or_already_there(engine):
+    words = ["lovely", "dreadful", "sunny", "grey"]
+    with session_scope(engine) as s:
+        project = queue.create_project(s, "words", options=["positive", "negative"])
+        first = queue.add_items(s, project, words[:3], external_ids=["w1", "w2", "w3"], labels=["positive", "negative", None])
+        again = queue.add_items(s, project, words[:3], external_ids=["w1", "w2", "w3"], labels=["positive", "negative", None])
+        third = queue.add_items(s, project, words, external_ids=["w1", "w2", "w3", "w4"], labels=["negative", "negative", "positive", None])
+        labels = queue.all_labels(s, project)
+        w1 = s.execute(sa.select(Item.id).where(Item.external_id == "w1")).scalar_one()
+        history = queue.item_history(s, project, w1).revisions
+    assert (first.labels_new, first.labels_changed, first.labels_same, first.labelled) == (2, 0, 0, 2)
+    assert first.describe() == "3 new items, 0 already there; labels: 2 new, 0 changed, 0 already there"
+    assert again.describe() == "0 new items, 3 already there; labels: 0 new, 0 changed, 2 already there"
+    assert third.describe() == "1 new item, 3 already there; labels: 1 new, 1 changed, 1 already there"
+    assert labels == ["negative", "negative", "positive", None]
+    assert [(r.kind, r.old, r.new) for r in history] == [("edit", "positive", "negative")]
+
+
+def test_add_result_built_the_old_way_still_works():
+    old = queue.AddResult(3, 1, 2)
+    assert (old.added, old.already_present, old.labelled, old.labels_new) == (3, 1, 2, 0)
+    assert queue.AddResult(0, 5, 0).describe() == "0 new items, 5 already there; no labels"
+
+
 def test_bad_labels_on_add_write_nothing(engine):
     with session_scope(engine) as s:
         project = queue.create_project(s, "digits", options=[0, 1])

@@ -21,7 +21,7 @@ from superintendent import queue
 from superintendent.app import render, resources, state
 from superintendent.app.errors import MESSAGE as DATABASE_MESSAGE
 from superintendent.app.errors import database_trouble_shown
-from superintendent.app.guard import guarded_action
+from superintendent.app.guard import Refused, guarded_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.hints import HELP as HINT_HELP
@@ -29,7 +29,6 @@ from superintendent.hints import hint_caption
 from superintendent.orchestration import project_schedule
 from superintendent.queue import Action
 from superintendent.store import Project, session_scope
-from superintendent.store.db import run_transaction
 from superintendent.validation import SuperintendentError
 
 SKIP_KEY, UNDO_KEY = "S", "U"
@@ -56,27 +55,42 @@ def _tasks() -> dict[int, Any]:
 def _act(action: Action, project: Project, user_id: int, item_id: int | None = None, value: Any = None) -> None:
     """A button's callback: one transaction, then remember the item to show next.
 
+    The account is read again inside that transaction (:func:`guarded_action`):
+    if it was deactivated, locked or may no longer label, nothing is stored and
+    the whole app reruns, which signs the session out with a one-line message.
     A claim, submit or skip is safe to run again even when the connection was
     lost while committing (see :func:`superintendent.queue.act`); an undo is
     not, so that case is reported (the flash message) instead of run again.
     """
+    user = st.session_state.get(state.USER)
+    if user is None or user.id != user_id:
+        st.rerun()  # the session's sign-in is gone: the full rerun shows the sign-in form
 
     def transaction(s):  # noqa: ANN001, ANN202 - one whole transaction
         return queue.act(s, project, user_id, action, item_id=item_id, value=value)
 
     try:
-        outcome = run_transaction(resources.engine(), transaction, retries=3, idempotent=action is not Action.undo)
-        _tasks()[project.id] = outcome.task
-        if action is Action.submit:
-            _own_changes(project.id).append((time.time(), 1))
-        elif outcome.undone:
-            _own_changes(project.id).append((time.time(), -1))
+        outcome = guarded_action(user, "label", transaction, retries=3, idempotent=action is not Action.undo)
+    except Refused:
+        st.rerun()  # from a callback: a full-app rerun, where login.current_user signs this session out
     except SuperintendentError as exc:
         st.session_state[state.FLASH] = str(exc)
+        return
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         # Rolled back (or, if the connection dropped while committing, possibly stored: a label stored
         # twice is one annotation per item and user; an undo may need checking on the Progress page).
         st.session_state[state.FLASH] = DATABASE_MESSAGE
+        return
+    _tasks()[project.id] = outcome.task
+    if action is Action.submit:
+        _own_changes(project.id).append((time.time(), 1))
+    elif outcome.undone:
+        _own_changes(project.id).append((time.time(), -1))
+    if action is Action.skip:
+        st.toast("Skipped: this item will not be shown to you again.", duration="short")
+    elif action is Action.undo:
+        st.toast("Undone: your last label was taken back; its item is shown again." if outcome.undone
+                 else "Nothing to undo.", duration="short")
 
 
 def _own_changes(project_id: int) -> list[tuple[float, int]]:
@@ -132,8 +146,12 @@ def _labelling(project: Project, user: CurrentUser) -> None:
     engine = resources.engine()
     tasks = _tasks()
     if tasks.get(project.id) is None:
-        with session_scope(engine) as s:
-            tasks[project.id] = queue.act(s, project, user.id, Action.claim).task
+        try:
+            with session_scope(engine) as s:
+                tasks[project.id] = queue.act(s, project, user.id, Action.claim).task
+        except queue.NotAllowedError as exc:  # taken off the project (or it was archived) since the picker was drawn
+            st.warning(f"{exc}.")
+            return
     task = tasks[project.id]
     total, labelled = _progress(project)
     st.progress(labelled / total if total else 0.0, text=f"{labelled:,} of {total:,} items labelled")
@@ -141,7 +159,7 @@ def _labelling(project: Project, user: CurrentUser) -> None:
         st.warning(message)
     if task is None:
         st.success("Nothing left for you to label in this project.")
-        st.caption(f"The model reorders the queue by itself: {project_schedule(engine, project).description}.")
+        st.caption(_empty_queue_caption(engine, project))
         st.button("Check again", key="label-check-again", on_click=_act, args=(Action.claim, project, user.id))
         st.button("Undo last", key="label-undo", shortcut=UNDO_KEY, on_click=_act, args=(Action.undo, project, user.id))
         return
@@ -160,6 +178,7 @@ def _labelling(project: Project, user: CurrentUser) -> None:
         cols = st.columns(min(len(project.options), 5) or 1)
         for i, (option, key) in enumerate(zip(project.options, option_shortcuts(project.options))):
             cols[i % len(cols)].button(str(option), key=f"label-opt-{i}", shortcut=key, width="stretch",
+                                       help=project.option_descriptions.get(str(option)) or None,
                                        on_click=_act, args=(Action.submit, project, user.id, task.item_id, option))
     if project.allow_free_text or not project.options:
         st.text_input("Other label", key="label-free-text", placeholder="type a label")
@@ -209,17 +228,22 @@ def _recent_labels(project: Project, user: CurrentUser) -> None:
     engine = resources.engine()
     with session_scope(engine, write=False) as s:
         rows = queue.recent_labels(s, project, user.id, RECENT)
+        data = queue.items_data(s, project, [r.item_id for r in rows])
+    snippets = {r.item_id: render.snippet(data.get(r.item_id), project.display_columns) for r in rows}
     if (flash := st.session_state.pop(RECENT_FLASH, None)) is not None:
         (st.success if flash[0] == "success" else st.warning)(flash[1])
     if not rows:
         st.caption("You have no labels in this project yet.")
         return
     st.button("Refresh", key="label-recent-refresh", help="Show the labels you gave since this list was drawn")
-    st.dataframe([{"item": r.external_id, "your label": _show(r.label), "when (UTC)": r.created_at} for r in rows],
-                 hide_index=True, width="stretch")
+    shown = [{**({"thumbnail": render.thumbnail(data.get(r.item_id))} if project.data_type == "image" else {}),
+              "item": snippets[r.item_id], "id": r.external_id, "your label": _show(r.label), "when (UTC)": r.created_at}
+             for r in rows]  # each item by its content (text, shown values, file name, a thumbnail) and its id
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=render.content_columns(shown))
     by_id = {r.item_id: r for r in rows}
     item_id = st.selectbox("Label to change", list(by_id), key="label-recent-item",
-                           format_func=lambda i: f"{by_id[i].external_id[:40]} · labelled {by_id[i].created_at:%H:%M:%S} UTC")
+                           format_func=lambda i: f"{snippets[i][:60]} · id {by_id[i].external_id[:30]} · "
+                                                 f"labelled {by_id[i].created_at:%H:%M:%S} UTC")
     current = by_id[item_id].label
     with session_scope(engine, write=False) as s:
         data = queue.item_data(s, project, item_id)
@@ -238,10 +262,25 @@ def _recent_labels(project: Project, user: CurrentUser) -> None:
         st.button("Save change", key="label-recent-save", type="primary", on_click=_change_own, args=(project, user, item_id))
 
 
+def _empty_queue_caption(engine: Any, project: Project) -> str:
+    """Why the queue may refill: a model's retrain schedule, or that this project has no model."""
+    if not (project.model_preset or project.model_factory):
+        return "This project has no model: the queue keeps its order. New items appear when an admin uploads them."
+    return f"The model reorders the queue by itself: {project_schedule(engine, project).description}."
+
+
+def show_guidelines(project: Project) -> None:
+    """The project's guidelines (Markdown, raw HTML not rendered) in a collapsible box above the item."""
+    if project.guidelines:
+        with st.expander("Guidelines", expanded=False, key=f"label-guidelines-{project.id}"):
+            st.markdown(project.guidelines, unsafe_allow_html=False)
+
+
 def render_page(user: CurrentUser) -> None:
     hint = "No projects yet." + (" Create one on the Admin page." if user.can("admin") else " Ask an admin to create one.")
     project = project_picker("label-project", empty_hint=hint)
     if project is not None:
+        show_guidelines(project)
         if st.session_state.get(state.SIGNED_IN_RUNS, 0) > SETTLING_RUNS:
             labelling(project, user)
         else:  # just signed in: see SETTLING_RUNS

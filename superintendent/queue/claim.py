@@ -19,6 +19,7 @@ from sqlmodel import Session
 from superintendent import serialization
 from superintendent.queue.common import _A, _I, _NOT_DONE, _S, _insert, _lock_item, _validate
 from superintendent.queue.history import RevisionKind, _add_revision
+from superintendent.queue.members import check_may_work_in
 from superintendent.store.models import Project, utcnow
 from superintendent.validation import ConflictError, ValidationError
 
@@ -315,11 +316,17 @@ def act(session: Session, project: Project, user_id: int, action: Action | str, 
     statement less per label). Only a caller that knows it holds nothing else may
     pass it, such as the first try of a submit or skip of the one item it holds;
     a try that may follow a committed one must resume.
+
+    Before anything but a release, the user's right to work here is read afresh
+    (:func:`~superintendent.queue.members.check_may_work_in`): a user deactivated,
+    or taken off the project, a moment ago stores nothing (:class:`NotAllowedError`).
     """
     action = Action(action)
     now = now or utcnow()
     if action in (Action.submit, Action.skip) and item_id is None:
         raise ValidationError(f"{action.value} needs the item's id")
+    if action is not Action.release:  # giving an item back is always allowed; anything else needs the right now
+        check_may_work_in(session, user_id, project.id)
     if action is Action.submit:
         submit(session, project, user_id, item_id, value, time_taken=time_taken, now=now)
     elif action is Action.skip:

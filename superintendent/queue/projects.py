@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from superintendent.project_settings import ProjectSettings
 from superintendent.queue.common import _I
-from superintendent.store.models import Project
+from superintendent.store.models import Project, User
 from superintendent.validation import NotFoundError, ValidationError
 
 
@@ -69,3 +69,22 @@ def update_project(session: Session, project: Project, **changes: Any) -> Projec
     if project.annotations_per_item != old_k:
         session.execute(sa.update(_I).where(_I.c.project_id == project.id).values(done=_I.c.n_annotations >= project.annotations_per_item))
     return project
+
+
+def set_archived(session: Session, project: Project, archived: bool) -> Project:
+    """Archive a project (hidden from labellers and reviewers, every item and label kept) or bring it back."""
+    return update_project(session, project, archived=bool(archived))
+
+
+def delete_project(session: Session, project: Project, typed_name: str) -> None:
+    """Delete a project with its items, labels, model runs and members, once ``typed_name`` is its exact name.
+
+    The typed confirmation is checked here, so no front end can delete a
+    project by a slip; :class:`ValidationError` when the name differs.
+    """
+    if not isinstance(typed_name, str) or typed_name.strip() != project.name:
+        raise ValidationError(f"type the project's name, {project.name!r}, to delete it; got {typed_name!r}")
+    session.execute(sa.update(User).where(User.last_project_id == project.id).values(last_project_id=None))
+    session.execute(sa.delete(Project).where(Project.id == project.id))
+    session.flush()
+    session.expunge(project)

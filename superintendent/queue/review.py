@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,16 +17,18 @@ from superintendent.auth import can
 from superintendent.labels import consensus, final_label
 from superintendent.queue.common import _A, _I, _R, _U, _validate
 from superintendent.queue.history import NotAllowedError, Revision, RevisionKind, _add_revision
+from superintendent.queue.members import check_may_work_in
 from superintendent.queue.reads import _annotations_by_item
 from superintendent.store.models import Project, utcnow
 from superintendent.validation import NotFoundError, ValidationError
 
 
-def _check_reviewer(session: Session, user_id: int) -> None:
-    """The account is read afresh: a role taken away a moment ago counts at once."""
+def _check_reviewer(session: Session, project: Project, user_id: int) -> None:
+    """The account is read afresh: a role or a membership taken away a moment ago counts at once."""
     row = session.execute(sa.select(_U.c.role, _U.c.active).where(_U.c.id == user_id)).first()
     if row is None or not row.active or not can(row.role, "review"):
         raise NotAllowedError("only an admin or a reviewer may review labels; ask an admin for the reviewer role")
+    check_may_work_in(session, user_id, project.id)
 
 
 def set_review(session: Session, project: Project, reviewer_id: int, item_id: int, value: Any, *,
@@ -45,7 +48,7 @@ def clear_review(session: Session, project: Project, reviewer_id: int, item_id: 
 
 
 def _write_review(session: Session, project: Project, reviewer_id: int, item_id: int, label: str | None, now: dt.datetime) -> bool:
-    _check_reviewer(session, reviewer_id)
+    _check_reviewer(session, project, reviewer_id)
     row = session.execute(
         sa.select(_I.c.project_id, _I.c.done, _I.c.review_value).where(_I.c.id == item_id).with_for_update()
     ).first()  # the locked row's own columns are its latest version: concurrent reviews chain, none is lost
@@ -146,14 +149,23 @@ def _has_label(row: ReviewRow, label: Any) -> bool:
     return any(holds(g.label) for g in row.annotations) or (row.reviewed is not None and holds(row.reviewed))
 
 
+def _search(text: str) -> sa.ColumnElement[bool]:
+    """``text`` (case ignored) is part of the item's external id or of its stored content (the JSON text of its payload)."""
+    needle = text.strip().lower()
+    return sa.or_(sa.func.lower(_I.c.external_id).contains(needle, autoescape=True),
+                  sa.func.lower(_I.c.data).contains(json.dumps(needle)[1:-1], autoescape=True))
+
+
 def review_items(session: Session, project: Project, *, label: Any = None, labeller_id: int | None = None,
                  disagreement: bool = False, ties: bool = False, unreviewed: bool = False,
-                 after: int | None = None, limit: int = 50, newest_first: bool = True) -> ReviewPage:
+                 after: int | None = None, limit: int = 50, newest_first: bool = True, search: str | None = None) -> ReviewPage:
     """One page of the project's finished items for review, by item id (newest first by default).
 
     Filters: ``label`` (some labeller, or the reviewer, gave it), ``labeller_id``
     (that user labelled the item), ``disagreement`` (the labels differ),
-    ``ties`` (the consensus is a tie), ``unreviewed`` (no corrected label yet).
+    ``ties`` (the consensus is a tie), ``unreviewed`` (no corrected label yet),
+    ``search`` (the text, in any case, is part of the item's external id or
+    of its content: the text, a table row's values, an image's file name).
     Pages are keyset pages: pass the previous page's ``next_after`` as
     ``after``; each page reads only as far into the items as it needs.
     """
@@ -169,6 +181,8 @@ def review_items(session: Session, project: Project, *, label: Any = None, label
     annotated = sa.select(_A.c.item_id).where(_A.c.project_id == project.id)
     if unreviewed:
         stmt = stmt.where(_I.c.review_value.is_(None))
+    if search is not None and search.strip():
+        stmt = stmt.where(_search(search))
     if labeller_id is not None:
         stmt = stmt.where(_I.c.id.in_(annotated.where(_A.c.user_id == labeller_id)))
     if disagreement or ties:  # the labels differ (one aggregate over the project's annotations); ties are picked out below

@@ -81,6 +81,9 @@ class User(SQLModel, table=True):
     active: bool = Field(default=True)
     failed_logins: int = Field(default=0)
     locked_until: dt.datetime | None = _time()
+    # The project this user worked in last: the Label page opens on it (None: the first project they may see).
+    # Not a foreign key (SQLite cannot add one in place): queue.delete_project clears it.
+    last_project_id: int | None = Field(default=None)
     created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
@@ -110,6 +113,20 @@ class Project(SQLModel, table=True):
     display_columns: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True))
     model_columns: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True))
     diversity_window: int | None = Field(default=None)  # "*_diverse" ranking: labellers claiming together (None: the retrain's default)
+    guidelines: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))  # Markdown shown on the Label page
+    option_descriptions: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}"))  # {str(option): help}
+    archived: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))  # hidden from labellers, data kept
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class ProjectMember(SQLModel, table=True):
+    """A labeller or reviewer who works in a project (admins work in every project and need no row)."""
+
+    __tablename__ = "sp_project_member"
+    __table_args__ = (sa.Index("ix_project_member_user", "user_id", "project_id"),)
+
+    project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), primary_key=True))
+    user_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="CASCADE"), primary_key=True))
     created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
