@@ -22,6 +22,7 @@ from superintendent import queue, serialization
 from superintendent.auth import ensure_user
 from superintendent.ingest.prepared import ImportedAnnotation, PreparedImport
 from superintendent.labels import content_ids
+from superintendent.queue.bulk import LabelCounts
 from superintendent.queue.transfer import external_item_ids, find_user_id
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project, Role, utcnow
@@ -64,7 +65,8 @@ def import_prepared(engine: Engine, project: Project | str | int, prepared: Prep
         if seq is not None and len(seq) != n:
             raise ValidationError(f"{what} must have one entry per item: got {len(seq)} for {n} items")
     size = max(1, math.ceil(n / max(1, n_chunks)))
-    added = present = labelled = 0
+    added = present = 0
+    counts = LabelCounts()
     with session_scope(engine) as s:
         proj = queue.get_project(s, project.id if isinstance(project, Project) else project)
         if prepared.display_columns is not None:  # how table rows are shown and modelled, for the Label page and retrains
@@ -86,19 +88,20 @@ def import_prepared(engine: Engine, project: Project | str | int, prepared: Prep
                                      file_paths=None if paths is None else paths[start:end])
             added += result.added
             present += result.already_present
-            labelled += result.labelled
+            counts += LabelCounts(result.labels_new, result.labels_changed, result.labels_same)
             if progress is not None:
                 progress(end / n)
         if prepared.annotations is not None:  # named annotators (Label Studio, items JSONL): same transaction
-            labelled += write_annotations(s, proj, ids, prepared.annotations)
+            counts += write_annotations(s, proj, ids, prepared.annotations)
         if progress is not None and n == 0:
             progress(1.0)
-    return queue.AddResult(added=added, already_present=present, labelled=labelled)
+    return queue.AddResult(added=added, already_present=present, labelled=counts.total,
+                           labels_new=counts.new, labels_changed=counts.changed, labels_same=counts.same)
 
 
 def write_annotations(session: Session, project: Project, external_ids: Sequence[str],
-                      annotations: Sequence[Sequence[ImportedAnnotation]]) -> int:
-    """Store imported annotations (one per user and item) in the caller's transaction; returns how many.
+                      annotations: Sequence[Sequence[ImportedAnnotation]]) -> LabelCounts:
+    """Store imported annotations (one per user and item) in the caller's transaction; returns how many were new, changed, the same.
 
     Each annotator is a user of that name, created without a password (so
     unable to log in) when missing. The annotations are stored in bulk by
@@ -126,9 +129,10 @@ def write_annotations(session: Session, project: Project, external_ids: Sequence
                 users[ann.user] = ensure_user(session, ann.user, role=Role.system)
             plain.append(queue.ImportedLabel(ids[ext], users[ann.user], ann.value, ann.created_at or now, ann.time_taken))
             where.append((ext, ann.user))
+    counts = LabelCounts()
     for start in range(0, len(plain), _CHUNK):  # bulk, but a bad label still names its item and annotator
         try:
-            queue.import_annotations(session, project, plain[start:start + _CHUNK], now=now)
+            counts += queue.import_annotations(session, project, plain[start:start + _CHUNK], now=now)
         except SuperintendentError:
             for (ext, user), label in zip(where[start:start + _CHUNK], plain[start:start + _CHUNK]):
                 try:
@@ -145,4 +149,4 @@ def write_annotations(session: Session, project: Project, external_ids: Sequence
             queue.set_review(session, project, reviewer, ids[ext], ann.value, now=ann.created_at or now)
         except SuperintendentError as exc:
             raise ValidationError(f"item {ext!r}, review by {ann.user!r}: {exc}; nothing was imported") from None
-    return len(plain)
+    return counts

@@ -23,6 +23,30 @@ def make_project(engine, n=3, **settings):
     return project, ids
 
 
+def external(engine, item_id):
+    with session_scope(engine, write=False) as s:
+        return s.get(Item, item_id).external_id
+
+
+def test_the_review_page_searches_by_content_and_by_id(app_env):
+    add_user(app_env, "boss", role="admin")
+    project, ids = make_project(app_env, n=12)
+    with session_scope(app_env) as s:
+        boss = auth.get_user(s, "boss").id
+        for item_id in ids:
+            queue.submit(s, project, boss, item_id, "cat")
+    at = logged_in("boss")
+    at.switch_page("pages/review.py").run()
+    at.text_input(key=f"review-filter-search-{project.id}").input("TEXT 11").run()
+    assert errors(at) == []
+    assert list(at.dataframe[0].value["item"]) == ["text 11"]
+    wanted = external(app_env, ids[3])
+    at.text_input(key=f"review-filter-search-{project.id}").input(wanted[:12]).run()
+    assert list(at.dataframe[0].value["id"]) == [wanted]
+    at.text_input(key=f"review-filter-search-{project.id}").input("no such words").run()
+    assert any("No finished items match" in i.value for i in at.info)
+
+
 def user_id(engine, name):
     with session_scope(engine, write=False) as s:
         return auth.get_user(s, name).id
@@ -59,13 +83,15 @@ def test_a_reviewer_corrects_a_finished_item(app_env):
     assert errors(at) == []
     assert at.title[0].value == "Review"
     table = at.dataframe[0].value
-    assert list(table["item"]) == [agreed, tied]  # finished items only, newest first
+    assert list(table["item"]) == ["text 1", "text 0"]  # finished items only, newest first, shown by their content
+    assert list(table["id"]) == [external(app_env, agreed), external(app_env, tied)]
     assert list(table["consensus"]) == ["cat", "cat (tie)"]
     at.checkbox(key="review-filter-ties").check().run()
-    assert list(at.dataframe[0].value["item"]) == [tied]
+    assert list(at.dataframe[0].value["item"]) == ["text 0"]
 
     opened = at.selectbox(key=f"review-item-{project.id}")
     assert opened.value == tied
+    assert opened.options == [f"text 0 · id {external(app_env, tied)}"]  # by content and id, never "item 1869 · ..."
     assert any("a tie" in m.value for m in at.markdown)
     labellers = at.dataframe[1].value
     assert sorted(zip(labellers["labeller"], labellers["label"])) == [("alice", "cat"), ("bob", "dog")]
@@ -157,12 +183,13 @@ def test_the_review_page_pages_through_many_items(app_env):
             queue.submit(s, project, boss, item_id, "cat")
     at = logged_in("boss")
     at.switch_page("pages/review.py").run()
+    text = {item_id: f"text {k}" for k, item_id in enumerate(ids)}
     first = list(at.dataframe[0].value["item"])
-    assert first == ids[::-1][:25]
+    assert first == [text[i] for i in ids[::-1][:25]]
     assert at.button(key="review-prev").disabled
     at.button(key="review-next").click().run()
     assert errors(at) == []
-    assert list(at.dataframe[0].value["item"]) == ids[::-1][25:]
+    assert list(at.dataframe[0].value["item"]) == [text[i] for i in ids[::-1][25:]]
     assert at.button(key="review-next").disabled
     opened = at.selectbox(key=f"review-item-{project.id}")
     assert opened.value in ids[:5]  # an item of the page shown

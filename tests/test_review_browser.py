@@ -6,6 +6,8 @@ from it); the screenshot taken here goes into the test's temporary folder.
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import sqlalchemy as sa
 from browser_helpers import REVIEW_VIEWPORT, review_tour, screenshots_into, seed_review, settle, sign_in
@@ -49,3 +51,39 @@ def test_a_reviewer_corrects_a_tie(server, browser, tmp_path):
     assert other.get_by_role("button", name="Save correction").count() == 0
     context.close()
     engine.dispose()
+
+
+def test_items_are_shown_by_content_in_review_and_in_your_recent_labels(server, browser, tmp_path):
+    """Issue 12, item 13: the text of an item (and its id), never ``item 1869 · e4dbe526...``; Review finds items by
+    content and by id."""
+    base, db_url = server
+    ids, _ = seed_review(db_url)
+    shoot = screenshots_into(tmp_path / "shots")
+    page = browser.new_page(viewport=REVIEW_VIEWPORT)
+    sign_in(page, base, "rita")
+    page.get_by_role("link", name="Review").click()
+    settle(page)
+    page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
+    picker = page.get_by_label("Open item", exact=True)
+    assert picker.input_value().startswith("a dull film · id r2")  # newest first: r2, by its text and id
+    assert f"item {ids['r2']}" not in picker.input_value()
+    box = page.get_by_label("Search by id or content")
+    box.fill("FINE")
+    box.press("Enter")
+    settle(page)
+    assert picker.input_value().startswith("a fine film · id r1")
+    box.fill("r2")
+    box.press("Enter")
+    settle(page)
+    assert picker.input_value().startswith("a dull film · id r2")
+    shoot(page, "review-search")
+
+    other = browser.new_page(viewport=REVIEW_VIEWPORT)
+    sign_in(other, base, "alice")
+    other.get_by_text("Your recent labels").first.click()
+    settle(other)
+    recent = other.get_by_label("Label to change", exact=True)
+    recent.wait_for(timeout=30_000)
+    assert " · id r" in recent.input_value() and recent.input_value().split(" · ")[0] in ("a fine film", "a dull film")
+    shoot(other, "recent-labels")
+    shutil.copytree(tmp_path / "shots", "/tmp/review-shots", dirs_exist_ok=True)

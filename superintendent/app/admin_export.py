@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 
 import pandas as pd
 import streamlit as st
@@ -17,6 +18,7 @@ from superintendent.store import session_scope
 from superintendent.validation import SuperintendentError
 
 AUDIT_ROWS = 200
+SPOOL_BYTES = 64 * 1024 * 1024  # an export larger than this is written to a temporary file while it is made
 EXPORT_AS = {"csv": "CSV", "json": "JSON", "parquet": "Parquet", "jsonl": "JSON Lines (items)", "label-studio": "Label Studio JSON"}
 
 
@@ -38,15 +40,25 @@ def export_tab(user: CurrentUser) -> None:
                       "image_value": c3.selectbox("Images as", ["path", "name"], key="admin-export-image-value",
                                                   format_func={"path": "file path on this server", "name": "original file name"}.get)}
     if st.button("Prepare export", key="admin-export-prepare"):
+        bar = st.progress(0.0, text="Collecting labels...")
+
+        def write(engine) -> bytes:  # read and written a batch of items at a time, the bar moving after each batch
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
+                export.write_labels(engine, project, fmt, out, individual=individual,
+                                    progress=lambda f: bar.progress(f, text=f"Writing the export: {f:.0%} of the items"), **ls_options)
+                out.seek(0)
+                return out.read()
+
         try:
-            with st.spinner("Collecting labels..."):
-                data = guarded_engine_action(
-                    user, "export", lambda engine: export.export_labels(engine, project, fmt, individual=individual, **ls_options),
-                    audit=lambda exported: Note(audit.AuditAction.labels_export, project.name,
-                                                {"format": fmt, "individual": individual, "bytes": len(exported)}))
+            data = guarded_engine_action(
+                user, "export", write,
+                audit=lambda exported: Note(audit.AuditAction.labels_export, project.name,
+                                            {"format": fmt, "individual": individual, "bytes": len(exported)}))
         except SuperintendentError as exc:
+            bar.empty()
             st.error(str(exc))
         else:
+            bar.progress(1.0, text=f"Export ready: {len(data):,} bytes")
             st.session_state["admin-export-bytes"] = (project.id, (fmt, individual, sorted(ls_options.items())), data)
     ready = st.session_state.get("admin-export-bytes")
     if ready and ready[0] == project.id and ready[1] == (fmt, individual, sorted(ls_options.items())):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from superintendent.app import resources
-from superintendent.images import array_to_image, is_image_array
+from superintendent.images import DISPLAY_PIXELS, ZOOM_PIXELS, array_to_image, is_image_array, scaled_to
 
 def _safe_upload_path(path: str) -> Path | None:
     """Only files under the app's upload folder are shown."""
@@ -19,16 +22,29 @@ def _safe_upload_path(path: str) -> Path | None:
     return candidate if candidate.is_relative_to(root) and candidate.is_file() else None
 
 
+def _show_image(image: Image.Image, *, caption: str = "", crisp: bool | None = None) -> None:
+    """An image at a readable size (long side at least 256 px), and a "Zoom" button that shows it larger."""
+    st.image(scaled_to(image, DISPLAY_PIXELS, crisp=crisp), caption=caption or None, output_format="PNG")
+    with st.popover("Zoom", help="show the image larger"):
+        st.image(scaled_to(image, ZOOM_PIXELS, crisp=crisp), caption=caption or None, output_format="PNG")
+
+
 def show_item(data: Any, data_type: str = "any", display_columns: list[str] | None = None) -> None:
     """Draw one item; for table rows, only ``display_columns`` (all fields when None)."""
     if is_image_array(data):
-        st.image(array_to_image(data), output_format="PNG")
+        _show_image(array_to_image(data), crisp=True)
     elif isinstance(data, dict) and "image_path" in data:
         path = _safe_upload_path(str(data["image_path"]))
         if path is None:
             st.warning("This item's image file is missing.")
         else:
-            st.image(str(path), caption=str(data.get("name", "")))
+            try:
+                with Image.open(path) as opened:
+                    image = opened.convert("RGBA" if opened.mode in ("RGBA", "LA", "P") else "RGB")
+            except OSError:
+                st.warning("This item's image file cannot be read.")
+            else:
+                _show_image(image, caption=str(data.get("name", "")))
     elif isinstance(data, str):
         with st.container(border=True):
             st.text(data)
@@ -42,3 +58,48 @@ def show_item(data: Any, data_type: str = "any", display_columns: list[str] | No
     else:
         with st.container(border=True):
             st.text(repr(data))
+
+
+SNIPPET_CHARS = 80
+THUMB_PIXELS = 64
+
+
+def snippet(data: Any, display_columns: list[str] | None = None, limit: int = SNIPPET_CHARS) -> str:
+    """An item in one short line of text: the start of its text, an image's file name, a table row's shown values."""
+    if isinstance(data, dict) and "image_path" in data:
+        text = str(data.get("name") or Path(str(data["image_path"])).name)
+    elif isinstance(data, str):
+        text = " ".join(data.split())
+    elif isinstance(data, dict):
+        row = {k: v for k, v in data.items() if not display_columns or k in display_columns}
+        text = ", ".join(f"{k}: {v}" for k, v in row.items())
+    elif is_image_array(data):
+        shape = np.asarray(data).shape
+        text = "image " + " x ".join(map(str, shape))
+    else:
+        text = " ".join(repr(data).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def thumbnail(data: Any, pixels: int = THUMB_PIXELS) -> str | None:
+    """A small PNG of an image item as a data URL (for a table's image column), or None for other items."""
+    try:
+        if is_image_array(data):
+            image = array_to_image(data)
+        elif isinstance(data, dict) and "image_path" in data and (path := _safe_upload_path(str(data["image_path"]))) is not None:
+            with Image.open(path) as opened:
+                image = opened.convert("RGB")
+        else:
+            return None
+    except OSError:
+        return None
+    image = image.copy()
+    image.thumbnail((pixels, pixels))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def content_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The column configuration that shows a "thumbnail" column of data URLs as pictures."""
+    return {"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")} if any(r.get("thumbnail") for r in rows) else {}

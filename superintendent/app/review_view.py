@@ -86,40 +86,48 @@ def _filters(project: Project) -> dict[str, Any]:
     labeller = c2.selectbox("Labeller", [None] + list(names), key=f"review-filter-labeller-{project.id}",
                             format_func=lambda u: "anyone" if u is None else names[u])
     oldest_first = c3.toggle("Oldest first", key="review-filter-oldest")
+    search = st.text_input("Search by id or content", key=f"review-filter-search-{project.id}", placeholder="words in the text, "
+                           "a table value, a file name or an item id").strip()
     c1, c2, c3 = st.columns(3)
-    return dict(label=None if label == ANY else label, labeller_id=labeller, newest_first=not oldest_first,
+    return dict(label=None if label == ANY else label, labeller_id=labeller, newest_first=not oldest_first, search=search or None,
                 disagreement=c1.checkbox("Only disagreements", key="review-filter-disagreement"),
                 ties=c2.checkbox("Only ties", key="review-filter-ties"),
                 unreviewed=c3.checkbox("Only not yet reviewed", key="review-filter-unreviewed"))
 
 
-def _list(project: Project, filters: dict[str, Any]) -> queue.ReviewPage:
+def _list(project: Project, filters: dict[str, Any]) -> tuple[queue.ReviewPage, dict[int, str]]:
+    """The page of items (a table showing each by its content), and each listed item's snippet by id."""
     key = (project.id, tuple(sorted(filters.items())))
     if st.session_state.get(PAGES, {}).get("filters") != key:
         st.session_state[PAGES] = {"filters": key, "stack": [None]}
     stack = st.session_state[PAGES]["stack"]
     with session_scope(resources.engine(), write=False) as s:
         page = queue.review_items(s, project, after=stack[-1], limit=PAGE_SIZE, **filters)
+        data = queue.items_data(s, project, [r.item_id for r in page.rows])
+    snippets = {r.item_id: render.snippet(data.get(r.item_id), project.display_columns) for r in page.rows}
     if not page.rows:
         st.info("No finished items match these filters." if len(stack) == 1 else "No more items.")
     else:
-        st.dataframe(pd.DataFrame([{
-            "item": r.item_id, "external id": r.external_id,
+        shown = [{
+            **({"thumbnail": render.thumbnail(data.get(r.item_id))} if project.data_type == "image" else {}),
+            "item": snippets[r.item_id], "id": r.external_id,
             "labels": "; ".join(f"{g.username}: {show_label(g.label)}" for g in r.annotations),
             "consensus": show_label(r.consensus) + (" (tie)" if r.tie else ""),
             "corrected": show_label(r.reviewed), "by": r.reviewed_by or "",
-        } for r in page.rows]), hide_index=True, width="stretch")
+        } for r in page.rows]
+        st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch", column_config=render.content_columns(shown))
     left, middle, right = st.columns([1, 2, 1])
     left.button("Previous page", key="review-prev", disabled=len(stack) == 1, on_click=_page_step, args=(-1, None))
     middle.caption(f"Page {len(stack)} · up to {PAGE_SIZE} items a page")
     right.button("Next page", key="review-next", disabled=page.next_after is None, on_click=_page_step, args=(1, page.next_after))
-    return page
+    return page, snippets
 
 
 def _item(project: Project, user: CurrentUser, item_id: int) -> None:
     with session_scope(resources.engine(), write=False) as s:
         history = queue.item_history(s, project, item_id)
-    st.subheader(f"Item {history.item_id} · {history.external_id}")
+    st.subheader(render.snippet(history.data, project.display_columns, 60))
+    st.caption(f"id {history.external_id}")
     left, right = st.columns([1, 1])
     with left:
         render.show_item(history.data, project.data_type, project.display_columns)
@@ -161,12 +169,12 @@ def render_page(user: CurrentUser) -> None:
     if (flash := st.session_state.pop(FLASH, None)) is not None:
         (st.error if flash[0] == "error" else st.success)(flash[1])
     filters = _filters(project)
-    page = _list(project, filters)
+    page, snippets = _list(project, filters)
     if not page.rows:
         return
     rows = {r.item_id: r for r in page.rows}
     item_id = st.selectbox("Open item", list(rows), key=f"review-item-{project.id}",
-                           format_func=lambda i: f"item {i} · {rows[i].external_id[:40]}")
+                           format_func=lambda i: f"{snippets[i][:60]} · id {rows[i].external_id[:40]}")
     try:
         _item(project, user, item_id)
     except SuperintendentError as exc:

@@ -14,17 +14,22 @@ correction, else the consensus). Every statement is the queue's
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
+from typing import IO, Any
+
 from sqlalchemy.engine import Engine
 
-from superintendent.export.jsonl import export_jsonl
-from superintendent.export.label_studio import DEFAULT_FROM_NAME, EMAIL_DOMAIN, export_label_studio
-from superintendent.export.tables import TABLE_FORMATS, annotations_frame, annotations_table, export_table, labels_frame
+from superintendent.export.jsonl import export_jsonl, write_jsonl
+from superintendent.export.label_studio import DEFAULT_FROM_NAME, EMAIL_DOMAIN, export_label_studio, write_label_studio
+from superintendent.export.tables import (TABLE_FORMATS, annotations_frame, annotations_table, export_table, labels_frame, shown_fields,
+                                          write_table)
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
 
 __all__ = [
     "DEFAULT_FROM_NAME", "EMAIL_DOMAIN", "EXTENSIONS", "FORMATS", "TABLE_FORMATS", "annotations_frame", "annotations_table",
-    "export_jsonl", "export_label_studio", "export_labels", "export_table", "labels_frame",
+    "export_jsonl", "export_label_studio", "export_labels", "export_table", "labels_frame", "shown_fields", "write_labels",
 ]
 
 FORMATS = {"csv": "text/csv", "json": "application/json", "parquet": "application/vnd.apache.parquet",
@@ -32,23 +37,36 @@ FORMATS = {"csv": "text/csv", "json": "application/json", "parquet": "applicatio
 EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet", "jsonl": "jsonl", "label-studio": "json"}
 
 
-def export_labels(engine: Engine, project: Project, fmt: str, *, individual: bool = False,
-                  from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None, image_value: str = "path") -> bytes:
-    """The project's labels as a file's bytes.
-
-    ``csv`` / ``json`` / ``parquet``: the table of :func:`labels_frame`
-    (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet).
-    ``jsonl``: one object per item (:func:`export_jsonl`).
-    ``label-studio``: Label Studio tasks (:func:`export_label_studio`;
-    ``from_name``, ``to_name`` and ``image_value`` are passed on).
-    """
+def write_labels(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, individual: bool = False,
+                 from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None, image_value: str = "path",
+                 progress: Callable[[float], Any] | None = None) -> None:
+    """Write the project's labels to ``out`` in ``fmt`` (see :func:`export_labels`), a batch of items at a time (CSV,
+    JSON, JSON Lines and Label Studio stream; Parquet and ``individual`` tables are built whole);
+    ``progress(fraction)`` reports how far it is."""
     if fmt not in FORMATS:
         raise ValidationError(f"export format must be one of {', '.join(FORMATS)}; got {fmt!r}")
     if individual and fmt not in TABLE_FORMATS:
         raise ValidationError(f"individual annotations are an option of the table formats ({', '.join(TABLE_FORMATS)}); "
                               f"{fmt} always holds every annotation")
     if fmt == "jsonl":
-        return export_jsonl(engine, project)
-    if fmt == "label-studio":
-        return export_label_studio(engine, project, from_name=from_name, to_name=to_name, image_value=image_value)
-    return export_table(engine, project, fmt, individual=individual)
+        write_jsonl(engine, project, out, progress=progress)
+    elif fmt == "label-studio":
+        write_label_studio(engine, project, out, from_name=from_name, to_name=to_name, image_value=image_value, progress=progress)
+    else:
+        write_table(engine, project, fmt, out, individual=individual, progress=progress)
+
+
+def export_labels(engine: Engine, project: Project, fmt: str, *, individual: bool = False,
+                  from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None, image_value: str = "path") -> bytes:
+    """The project's labels as a file's bytes.
+
+    ``csv`` / ``json`` / ``parquet``: the table of :func:`labels_frame`
+    (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet): the
+    external id as uploaded, the shown fields, the label, who labelled and when.
+    ``jsonl``: one object per item (:func:`export_jsonl`).
+    ``label-studio``: Label Studio tasks (:func:`export_label_studio`;
+    ``from_name``, ``to_name`` and ``image_value`` are passed on).
+    """
+    buffer = io.BytesIO()
+    write_labels(engine, project, fmt, buffer, individual=individual, from_name=from_name, to_name=to_name, image_value=image_value)
+    return buffer.getvalue()

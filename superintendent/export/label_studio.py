@@ -6,22 +6,24 @@ place for it; the items JSON Lines export keeps it.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent import serialization
 from superintendent.export.common import iso
-from superintendent.queue.transfer import ItemRecord, project_snapshot, user_emails
+from superintendent.queue.transfer import ItemRecord, count_items, iter_snapshot, user_emails
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
 
-__all__ = ["DEFAULT_FROM_NAME", "EMAIL_DOMAIN", "export_label_studio"]
+__all__ = ["DEFAULT_FROM_NAME", "EMAIL_DOMAIN", "export_label_studio", "write_label_studio"]
 
 DEFAULT_FROM_NAME = "label"
 # Label Studio matches annotators by e-mail; users without one are written as <name>@this domain (never a real one).
@@ -58,41 +60,64 @@ def export_label_studio(engine: Engine, project: Project, *, from_name: str = DE
     key). ``completed_by`` is ``{"email", "username"}``: Label Studio matches
     annotators by e-mail. ``meta.external_id`` keeps our id.
     """
+    buffer = io.BytesIO()
+    write_label_studio(engine, project, buffer, from_name=from_name, to_name=to_name, data_key=data_key, image_value=image_value)
+    return buffer.getvalue()
+
+
+def write_label_studio(engine: Engine, project: Project, out: IO[bytes], *, from_name: str = DEFAULT_FROM_NAME,
+                       to_name: str | None = None, data_key: str | None = None, image_value: str = "path",
+                       progress: Callable[[float], Any] | None = None) -> None:
+    """Write :func:`export_label_studio`'s JSON array to ``out``, a batch of items at a time; ``progress(fraction)``
+    after each batch."""
     if image_value not in ("path", "name"):
         raise ValidationError(f"image_value must be 'path' or 'name'; got {image_value!r}")
     if not isinstance(from_name, str) or not from_name.strip():
         raise ValidationError("from_name must be a non-empty name, e.g. 'label'")
+    out.write(b"[")
+    first = True
     with session_scope(engine, write=False) as s:
-        records = project_snapshot(s, project)
-        emails = _emails(s, {a.username for r in records for a in r.annotations})
-    tasks = []
-    for rec in records:
-        meta: dict[str, Any] = {"external_id": rec.external_id}
-        if _is_image(rec):
-            key = data_key or "image"
-            path = rec.file_path or str(rec.data["image_path"])
-            name = str(rec.data.get("name") or Path(path).name)
-            data = {key: path if image_value == "path" else name}
-            meta["name"] = name
-        elif isinstance(rec.data, str):
-            key = data_key or "text"
-            data = {key: rec.data}
-        elif isinstance(rec.data, dict) and rec.data and all(isinstance(k, str) for k in rec.data) and data_key is None:
-            key = next(iter(rec.data))
-            data = serialization.encode(rec.data)
-        else:
-            key = data_key or "value"
-            data = {key: serialization.encode(rec.data)}
-        target = to_name or key
-        annotations = []
-        for ann in rec.annotations:
-            values = ann.label if isinstance(ann.label, list) else [ann.label]
-            result = [{"id": f"{rec.item_id}-{len(annotations) + 1}", "type": "choices", "from_name": from_name, "to_name": target,
-                       "origin": "manual", "value": {"choices": [str(v) for v in values]}}] if values else []
-            annotations.append({"completed_by": _completed_by(ann.username, emails), "result": result, "was_cancelled": False,
-                                "ground_truth": False, "created_at": iso(ann.created_at), "lead_time": ann.time_taken})
-        task: dict[str, Any] = {"data": data, "annotations": annotations, "predictions": [], "meta": meta}
-        if rec.external_id.isdigit() and len(rec.external_id) < 16:
-            task = {"id": int(rec.external_id), **task}
-        tasks.append(task)
-    return json.dumps(tasks, ensure_ascii=False, indent=1).encode("utf-8")
+        total = max(1, count_items(s, project))
+        seen = 0
+        for records in iter_snapshot(s, project):
+            emails = _emails(s, {a.username for r in records for a in r.annotations})
+            for rec in records:
+                task = _task(rec, emails, from_name=from_name, to_name=to_name, data_key=data_key, image_value=image_value)
+                out.write((("\n" if first else ",\n") + json.dumps(task, ensure_ascii=False)).encode("utf-8"))
+                first = False
+            seen += len(records)
+            if progress is not None:
+                progress(min(1.0, seen / total))
+    out.write(b"]" if first else b"\n]")
+
+
+def _task(rec: ItemRecord, emails: dict[str, str], *, from_name: str, to_name: str | None, data_key: str | None,
+          image_value: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"external_id": rec.external_id}
+    if _is_image(rec):
+        key = data_key or "image"
+        path = rec.file_path or str(rec.data["image_path"])
+        name = str(rec.data.get("name") or Path(path).name)
+        data = {key: path if image_value == "path" else name}
+        meta["name"] = name
+    elif isinstance(rec.data, str):
+        key = data_key or "text"
+        data = {key: rec.data}
+    elif isinstance(rec.data, dict) and rec.data and all(isinstance(k, str) for k in rec.data) and data_key is None:
+        key = next(iter(rec.data))
+        data = serialization.encode(rec.data)
+    else:
+        key = data_key or "value"
+        data = {key: serialization.encode(rec.data)}
+    target = to_name or key
+    annotations = []
+    for ann in rec.annotations:
+        values = ann.label if isinstance(ann.label, list) else [ann.label]
+        result = [{"id": f"{rec.item_id}-{len(annotations) + 1}", "type": "choices", "from_name": from_name, "to_name": target,
+                   "origin": "manual", "value": {"choices": [str(v) for v in values]}}] if values else []
+        annotations.append({"completed_by": _completed_by(ann.username, emails), "result": result, "was_cancelled": False,
+                            "ground_truth": False, "created_at": iso(ann.created_at), "lead_time": ann.time_taken})
+    task: dict[str, Any] = {"data": data, "annotations": annotations, "predictions": [], "meta": meta}
+    if rec.external_id.isdigit() and len(rec.external_id) < 16:
+        task = {"id": int(rec.external_id), **task}
+    return task

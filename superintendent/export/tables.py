@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from superintendent import queue
-from superintendent.export.common import snapshot
+from superintendent import queue, serialization
+from superintendent.export.common import iso, snapshot
+from superintendent.queue.transfer import ItemRecord
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
 
-__all__ = ["TABLE_FORMATS", "annotations_frame", "annotations_table", "export_table", "labels_frame"]
+__all__ = ["TABLE_FORMATS", "annotations_frame", "annotations_table", "export_table", "finished_batches", "labels_frame", "shown_fields",
+           "write_table"]
 
 TABLE_FORMATS = ("csv", "json", "parquet")
 
@@ -47,31 +50,95 @@ def annotations_frame(engine: Engine, project: Project, *, user_id: int | None =
     return annotations_table(rows)
 
 
+ITEM_COLUMNS = ("item_id", "external_id")
+LABEL_COLUMNS = ("label", "tie", "n_annotations", "labelled_by", "labelled_at", "reviewed_by")
+BATCH = 2000  # items read and written at a time by the streaming exports
+
+
+def shown_fields(rec: ItemRecord) -> dict[str, Any]:
+    """What the item showed: ``{"text": ...}`` for text, ``{"file_name": ...}`` for an image, a table row's columns."""
+    data = rec.data
+    if isinstance(data, str):
+        return {"text": data}
+    if isinstance(data, dict) and "image_path" in data:
+        return {"file_name": data.get("name") or Path(rec.file_path or str(data["image_path"])).name}
+    if isinstance(data, dict) and all(isinstance(k, str) for k in data):
+        return {k: v if v is None or isinstance(v, (str, int, float, bool)) else json.dumps(serialization.encode(v)) for k, v in data.items()}
+    return {}
+
+
+def _field_names(first: ItemRecord | None) -> list[str]:
+    return list(shown_fields(first)) if first is not None else []  # a name like one of ours is renamed by _column
+
+
+def _column(name: str) -> str:
+    return f"data_{name}" if name in ITEM_COLUMNS or name in LABEL_COLUMNS else name
+
+
+def _row(rec: ItemRecord, fields: Sequence[str]) -> dict[str, Any]:
+    shown = shown_fields(rec)
+    people = list(dict.fromkeys(a.username for a in rec.annotations))
+    last = max((a.created_at for a in rec.annotations), default=None)
+    return {"item_id": rec.item_id, "external_id": rec.external_id, **{_column(f): shown.get(f) for f in fields},
+            "label": rec.label, "tie": rec.tie, "n_annotations": len(rec.annotations), "labelled_by": ";".join(people),
+            "labelled_at": iso(last), "reviewed_by": rec.reviewed_by}
+
+
+def finished_batches(engine: Engine, project: Project, *, batch_size: int = BATCH,
+                     progress: Callable[[float], Any] | None = None) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
+    """The finished items of the project as rows of :func:`labels_frame`, ``batch_size`` items at a time, with the shown
+    field names (those of the first item); ``progress(fraction)`` after each batch."""
+    with session_scope(engine, write=False) as s:
+        total = max(1, queue.count_items(s, project))
+        fields: list[str] | None = None
+        seen = 0
+        for batch in queue.iter_snapshot(s, project, batch_size):
+            if fields is None:
+                fields = _field_names(batch[0] if batch else None)
+            seen += len(batch)
+            yield fields, [_row(r, fields) for r in batch if r.done]
+            if progress is not None:
+                progress(min(1.0, seen / total))
+        if fields is None:
+            yield [], []
+
+
+def _frame(fields: Sequence[str], rows: list[dict[str, Any]]) -> pd.DataFrame:
+    cols = [*ITEM_COLUMNS, *(_column(f) for f in fields), *LABEL_COLUMNS]
+    frame = pd.DataFrame(rows, columns=cols)
+    for col, dtype in (("item_id", "int64"), ("tie", "bool"), ("n_annotations", "int64")):
+        frame[col] = frame[col].astype(dtype)
+    for col in ("external_id", "label", "labelled_by", "labelled_at", "reviewed_by"):
+        frame[col] = pd.Series(list(frame[col]), dtype="object")
+    return frame
+
+
 def labels_frame(engine: Engine, project: Project, *, individual: bool = False) -> pd.DataFrame:
     """The project's labels as a table.
 
-    Default: one row per finished item: item_id, external_id, label (the
+    Default: one row per finished item: item_id, external_id (as uploaded:
+    the id column, the row number, the file name in the ZIP), the shown
+    fields (``text``; a table row's columns; ``file_name`` for an image; a
+    column named like one of ours gets ``data_`` in front), label (the
     consensus, or a reviewer's correction), tie (the annotators were split),
-    n_annotations, reviewed_by (who corrected the label; empty when nobody
-    did). ``individual=True``: one row per annotation, oldest first:
-    item_id, external_id, user, label (that person's), created_at (UTC),
-    time_taken_s, consensus (the item's label, empty while unfinished), tie.
+    n_annotations, labelled_by (the annotators, ``;`` between them),
+    labelled_at (the last annotation, ISO 8601 UTC), reviewed_by (who
+    corrected the label; empty when nobody did). ``individual=True``: one
+    row per annotation, oldest first: item_id, external_id, user, label
+    (that person's), created_at (UTC), time_taken_s, consensus (the item's
+    label, empty while unfinished), tie.
     """
-    records = snapshot(engine, project)
     if not individual:
-        done = [r for r in records if r.done]
-        return pd.DataFrame({
-            "item_id": pd.Series([r.item_id for r in done], dtype="int64"),
-            "external_id": pd.Series([r.external_id for r in done], dtype="object"),
-            "label": pd.Series([r.label for r in done], dtype="object"),
-            "tie": pd.Series([r.tie for r in done], dtype="bool"),
-            "n_annotations": pd.Series([len(r.annotations) for r in done], dtype="int64"),
-            "reviewed_by": pd.Series([r.reviewed_by for r in done], dtype="object"),
-        })
-    rows = sorted(((a, r) for r in records for a in r.annotations), key=lambda ar: ar[0].created_at)
-    frame = annotations_table([a for a, _ in rows])
-    frame["consensus"] = pd.Series([r.label if r.done else None for _, r in rows], dtype="object")
-    frame["tie"] = pd.Series([r.tie for _, r in rows], dtype="bool")
+        fields: list[str] = []
+        rows: list[dict[str, Any]] = []
+        for fields, batch in finished_batches(engine, project):
+            rows.extend(batch)
+        return _frame(fields, rows)
+    records = snapshot(engine, project)
+    rows_ = sorted(((a, r) for r in records for a in r.annotations), key=lambda ar: ar[0].created_at)
+    frame = annotations_table([a for a, _ in rows_])
+    frame["consensus"] = pd.Series([r.label if r.done else None for _, r in rows_], dtype="object")
+    frame["tie"] = pd.Series([r.tie for _, r in rows_], dtype="bool")
     return frame
 
 
@@ -81,28 +148,64 @@ def _text_labels(values: Any, multi: bool) -> list[Any]:
     return [None if v is None else str(v) for v in values]
 
 
-def export_table(engine: Engine, project: Project, fmt: str, *, individual: bool = False) -> bytes:
-    """The table of :func:`labels_frame` as a file's bytes (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet)."""
+def _csv_labels(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for col in columns:
+        out[col] = [";".join(map(str, v)) if isinstance(v, list) else v for v in out[col]]
+    return out
+
+
+def _json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = frame.to_dict(orient="records")
+    for row in records:
+        if "created_at" in row:
+            row["created_at"] = row["created_at"].isoformat()
+        for key, value in row.items():
+            if isinstance(value, float) and pd.isna(value):
+                row[key] = None
+    return records
+
+
+def write_table(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, individual: bool = False,
+                progress: Callable[[float], Any] | None = None) -> None:
+    """Write the table of :func:`labels_frame` to ``out``. CSV and JSON of the finished items are written batch by
+    batch (a million items never sit in memory at once); Parquet and ``individual`` build the table first."""
     if fmt not in TABLE_FORMATS:
         raise ValidationError(f"a table is written as {', '.join(TABLE_FORMATS)}; got {fmt!r}")
-    frame = labels_frame(engine, project, individual=individual)
     label_columns = ["label", "consensus"] if individual else ["label"]
-    if fmt == "csv":
-        out = frame.copy()
-        for col in label_columns:
-            out[col] = [";".join(map(str, v)) if isinstance(v, list) else v for v in out[col]]
-        return out.to_csv(index=False).encode("utf-8")
+    if individual or fmt == "parquet":
+        frame = labels_frame(engine, project, individual=individual)
+        if fmt == "csv":
+            out.write(_csv_labels(frame, label_columns).to_csv(index=False).encode("utf-8"))
+        elif fmt == "json":
+            out.write(json.dumps(_json_records(frame), ensure_ascii=False, indent=1, default=str).encode("utf-8"))
+        else:
+            frame = frame.copy()
+            for col in label_columns:
+                frame[col] = _text_labels(frame[col], project.label_mode == "multi")
+            frame.to_parquet(out, index=False)
+        if progress is not None:
+            progress(1.0)
+        return
+    first = True
     if fmt == "json":
-        records = frame.to_dict(orient="records")
-        for row in records:
-            if "created_at" in row:
-                row["created_at"] = row["created_at"].isoformat()
-            if "time_taken_s" in row and pd.isna(row["time_taken_s"]):
-                row["time_taken_s"] = None
-        return json.dumps(records, ensure_ascii=False, indent=1, default=str).encode("utf-8")
+        out.write(b"[")
+    for fields, rows in finished_batches(engine, project, progress=progress):
+        frame = _frame(fields, rows)
+        if fmt == "csv":
+            if first or len(frame):
+                out.write(_csv_labels(frame, label_columns).to_csv(index=False, header=first).encode("utf-8"))
+                first = False
+            continue
+        for record in _json_records(frame):
+            out.write((("\n" if first else ",\n") + json.dumps(record, ensure_ascii=False, default=str)).encode("utf-8"))
+            first = False
+    if fmt == "json":
+        out.write(b"\n]" if not first else b"]")
+
+
+def export_table(engine: Engine, project: Project, fmt: str, *, individual: bool = False) -> bytes:
+    """The table of :func:`labels_frame` as a file's bytes (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet)."""
     buffer = io.BytesIO()
-    out = frame.copy()
-    for col in label_columns:
-        out[col] = _text_labels(out[col], project.label_mode == "multi")
-    out.to_parquet(buffer, index=False)
+    write_table(engine, project, fmt, buffer, individual=individual)
     return buffer.getvalue()

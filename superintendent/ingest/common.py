@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,11 +29,33 @@ def mb(n: int) -> str:
     return f"{n / MB:,.1f} MB ({n:,} bytes)"
 
 
+_INTERNALS = re.compile(r"\s*<[^<>]* (?:object )?at 0x[0-9a-fA-F]+>|Error tokenizing data\.\s*|C error:\s*")
+
+
 def reason(exc: BaseException) -> str:
-    """The first line of an exception's message, at most 300 characters."""
+    """The first line of an exception's message without parser internals (object addresses, "C error"), at most 300
+    characters."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
+    text = _INTERNALS.sub("", lines[0]).strip() if lines else type(exc).__name__
+    text = text or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image", b"PK\x03\x04": "a ZIP archive",
+          b"PAR1": "a Parquet file", b"%PDF": "a PDF document", b"\x93NUMPY": "a .npy array"}
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13)) + b"\x7f"
+
+
+def binary_kind(data: bytes) -> str | None:
+    """What a file that is not text looks like ("a PNG image", "a binary file"), or None for text: a known signature,
+    a NUL byte, or more than one in ten control characters in its first 4 KB."""
+    for magic, kind in _MAGIC.items():
+        if data.startswith(magic):
+            return kind
+    head = data[:4096]
+    if b"\x00" in head or (head and sum(head.count(bytes([c])) for c in _CONTROL) > len(head) / 10):
+        return "a binary file"
+    return None
 
 
 @contextmanager
@@ -101,8 +124,14 @@ def strip_bom(data: bytes) -> bytes:
     return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
 
 
-def decode_text(data: bytes, what: str) -> str:
-    """UTF-8 text (a byte-order mark is dropped); binary or blank content is refused with the fix."""
+def decode_text(data: bytes, what: str, kind: str = "a text file") -> str:
+    """UTF-8 text (a byte-order mark is dropped); binary or blank content is refused with the fix. ``kind`` names the
+    format expected in the message for a binary file ("a CSV", "JSON")."""
+    found = binary_kind(bytes(data))
+    if found is not None:
+        also = "" if found == "a binary file" else f" (it starts like {found})"
+        raise ValidationError(f"{what}: this looks like a binary file, not {kind}{also}; upload the file itself, or give it "
+                              "the extension of its real format")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -33,6 +33,17 @@ class _CheckedImage:
     width: int
     height: int
 
+def _other_image_format(raw: bytes) -> str | None:
+    """The format of an image Pillow can read that is not PNG or JPEG ("GIF", "BMP", ...), else None."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            return im.format if im.format not in _IMAGE_FORMATS else None
+    except Exception:  # noqa: BLE001 - not an image at all
+        return None
+
+
 def _check_image(raw: bytes, name: str, limits: ImportLimits, what: str) -> tuple[str, int, int]:
     from PIL import Image
 
@@ -49,11 +60,14 @@ def _check_image(raw: bytes, name: str, limits: ImportLimits, what: str) -> tupl
         raise
     except Image.DecompressionBombError as exc:
         raise ValidationError(f"{name!r} in {what} is too large an image ({reason(exc)}); scale it down first") from None
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds on broken files
-        raise ValidationError(f"{name!r} in {what} is not a readable PNG or JPEG image ({reason(exc)}); remove it or "
-                              "re-save it as PNG or JPEG") from None
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds on broken files; its messages name its internals
+        other = _other_image_format(raw)
+        if other is not None:
+            raise ValidationError(f"{what}: entry {name} is a {other} image (PNG or JPEG expected); re-save it as PNG or JPEG") from None
+        raise ValidationError(f"{what}: entry {name} is not an image (PNG or JPEG expected); remove it or re-save it as PNG "
+                              "or JPEG") from None
     if fmt not in _IMAGE_FORMATS:
-        raise ValidationError(f"{name!r} in {what} is a {fmt} image; only PNG and JPEG are accepted")
+        raise ValidationError(f"{what}: entry {name} is a {fmt} image (PNG or JPEG expected); re-save it as PNG or JPEG")
     return _IMAGE_FORMATS[fmt], width, height
 
 
@@ -101,7 +115,7 @@ def prepare_image_zip(data: bytes, limits: ImportLimits, upload_dir: Path | str 
     preview = pd.DataFrame({"name": [i.original_name for i in images[:PREVIEW_ROWS]],
                             "width": [i.width for i in images[:PREVIEW_ROWS]],
                             "height": [i.height for i in images[:PREVIEW_ROWS]]})
-    return PreparedImport(items=items, external_ids=None, labels=None, preview=preview, n_rows=len(items),
+    return PreparedImport(items=items, external_ids=[img.original_name for img in images], labels=None, preview=preview, n_rows=len(items),
                           file_paths=[str(img.path) for img in images])
 
 

@@ -79,7 +79,7 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
     else:
         raw = data
     hint = "Expected a JSON list of Label Studio tasks such as [{\"data\": {\"text\": \"...\"}, \"annotations\": [...]}]"
-    tasks = load_json(decode_text(strip_bom(raw), what), what, hint)
+    tasks = load_json(decode_text(strip_bom(raw), what, "JSON"), what, hint)
     if isinstance(tasks, dict) and isinstance(tasks.get("data"), dict):
         tasks = [tasks]
     if not isinstance(tasks, list) or not tasks:

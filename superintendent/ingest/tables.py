@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -65,8 +66,38 @@ def read_table(data: bytes, fmt: str, limits: ImportLimits = ImportLimits(), *, 
     return _check_table(df, limits, what)
 
 
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _unclosed_quote_line(text: str) -> int | None:
+    """The line where a quoted field opens that never closes, or None (a doubled quote inside a field toggles twice)."""
+    opened_at = None
+    line = 1
+    for ch in text:
+        if ch == '"':
+            opened_at = line if opened_at is None else None
+        elif ch == "\n":
+            line += 1
+    return opened_at
+
+
+def _csv_problem(exc: Exception, text: str, what: str, hint: str) -> ValidationError:
+    """A pandas parser error said in plain words: the line and what is wrong on it."""
+    message = str(exc)
+    if "EOF inside string" in message or "EOF in quoted" in message or "quote" in message.lower():
+        line = _unclosed_quote_line(text)
+        if line is not None:
+            return ValidationError(f"{what}, line {line}: a quoted field is not closed (a \" opens it and no \" ends it); "
+                                   "close the quote, or double each \" inside a quoted field (\"\")")
+    m = _FIELDS.search(message)
+    if m:
+        expected, line, saw = m.groups()
+        return ValidationError(f"{what}, line {line}: {saw} fields where the header has {expected}. {hint}")
+    return ValidationError(f"{what} is not a regular CSV table: {reason(exc)}. {hint}")
+
+
 def _read_csv(data: bytes, limits: ImportLimits, text_columns: Sequence[str], what: str) -> pd.DataFrame:
-    text = decode_text(data, what)
+    text = decode_text(data, what, "a CSV")
     hint = ("Expected comma-separated values with one header row; every row needs as many fields as the header, "
             "and fields containing commas, quotes or line breaks must be quoted")
     try:
@@ -76,7 +107,7 @@ def _read_csv(data: bytes, limits: ImportLimits, text_columns: Sequence[str], wh
     except pd.errors.EmptyDataError:
         raise ValidationError(f"{what} has no columns: expected a header row such as 'text,label'") from None
     except pd.errors.ParserError as exc:
-        raise ValidationError(f"{what} is not a regular CSV table: {reason(exc)}. {hint}") from None
+        raise _csv_problem(exc, text, what, hint) from None
     except Exception as exc:  # noqa: BLE001
         raise ValidationError(f"cannot read {what} as CSV: {reason(exc)}. {hint}") from None
     header = [str(h) for h in head.iloc[0].tolist()] if len(head) else []
@@ -90,7 +121,7 @@ def _read_csv(data: bytes, limits: ImportLimits, text_columns: Sequence[str], wh
     except pd.errors.EmptyDataError:
         raise ValidationError(f"{what} has no columns: expected a header row such as 'text,label'") from None
     except pd.errors.ParserError as exc:
-        raise ValidationError(f"{what} is not a regular CSV table: {reason(exc)}. {hint}") from None
+        raise _csv_problem(exc, text, what, hint) from None
     except MemoryError:
         raise ValidationError(f"cannot read {what}: it needs more memory than is available; split it into smaller files") from None
     except Exception as exc:  # noqa: BLE001
@@ -145,7 +176,7 @@ def _records_frame(records: list[Any], what: str, unit: str) -> pd.DataFrame:
 
 
 def _read_json(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
-    text = decode_text(data, what)
+    text = decode_text(data, what, "JSON")
     hint = "Expected a JSON array of objects such as [{\"text\": \"...\", \"label\": \"...\"}, ...]"
     obj = load_json(text, what, hint)
     if isinstance(obj, list):
@@ -160,7 +191,7 @@ def _read_json(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
 
 
 def _read_jsonl(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
-    text = decode_text(data, what)
+    text = decode_text(data, what, "JSON Lines")
     hook = no_duplicate_keys(what)
     records: list[Any] = []
     for lineno, line in enumerate(text.split("\n"), 1):
@@ -249,7 +280,7 @@ def _external_ids(series: pd.Series, column: str) -> list[str]:
         ids.append(text)
     if empty:
         raise ValidationError(f"the id column {column!r} is empty in data row(s) {row_list(empty)}; give every row an id, "
-                              "or choose no id column (ids are then made from the content)")
+                              "or choose no id column (the ids are then the row numbers)")
     if long:
         raise ValidationError(f"the id column {column!r} has ids longer than {MAX_ID_CHARS} characters in data row(s) {row_list(long)}")
     positions: dict[str, list[int]] = {}
@@ -298,7 +329,9 @@ def plan_items(df: pd.DataFrame, plan: TablePlan, options: Sequence[Any] = (), l
     n = len(df)
     if n == 0:
         raise ValidationError("the table has no rows")
-    external_ids = _external_ids(df[plan.id_column], plan.id_column) if plan.id_column is not None else None
+    # without an id column an item's id is its data row number (1 = the first row under the header), so an export joins
+    # back to the uploaded file and importing the same file again adds nothing
+    external_ids = _external_ids(df[plan.id_column], plan.id_column) if plan.id_column is not None else [str(i) for i in range(1, n + 1)]
     labels = None
     if plan.label_column is not None:
         labels = labels_from_values(df[plan.label_column].to_numpy(dtype=object), options, label_mode, f"column {plan.label_column!r}")

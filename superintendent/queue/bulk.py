@@ -18,6 +18,23 @@ from superintendent.validation import NotFoundError, ValidationError
 
 
 @dataclass(frozen=True)
+class LabelCounts:
+    """Labels of an import by what they did: ``new`` (no label of that user before), ``changed`` (replaced a different
+    label), ``same`` (the label was there already)."""
+
+    new: int = 0
+    changed: int = 0
+    same: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.new + self.changed + self.same
+
+    def __add__(self, other: LabelCounts) -> LabelCounts:
+        return LabelCounts(self.new + other.new, self.changed + other.changed, self.same + other.same)
+
+
+@dataclass(frozen=True)
 class ImportedLabel:
     """One annotation to store in bulk: ``user_id``'s label ``value`` for ``item_id``."""
 
@@ -29,8 +46,8 @@ class ImportedLabel:
 
 
 def import_annotations(session: Session, project: Project, labels: Sequence[ImportedLabel], *,
-                       chunk_size: int = 5000, now: dt.datetime | None = None) -> int:
-    """Store many annotations at once (an import), in the caller's transaction; returns how many.
+                       chunk_size: int = 5000, now: dt.datetime | None = None) -> LabelCounts:
+    """Store many annotations at once (an import), in the caller's transaction; returns how many were new, changed, the same.
 
     Every value is checked against the project's settings before anything is
     written. Per chunk: one read of the annotations already there, one
@@ -51,6 +68,7 @@ def import_annotations(session: Session, project: Project, labels: Sequence[Impo
     # One user's two labels for one item in the same import: the later one is kept, as a second submit would.
     rows = list({(r["item_id"], r["user_id"]): r for r in rows}.values())
     insert = _insert(session)
+    counts = LabelCounts()
     for start in range(0, len(rows), chunk_size):
         chunk = rows[start:start + chunk_size]
         item_ids = sorted({r["item_id"] for r in chunk})
@@ -60,11 +78,16 @@ def import_annotations(session: Session, project: Project, labels: Sequence[Impo
             raise NotFoundError(f"no item with id {min(missing)} in project {project.name!r}")
         old = {(i, u): v for i, u, v in session.execute(
             sa.select(_A.c.item_id, _A.c.user_id, _A.c.value).where(_A.c.item_id.in_(item_ids)))}
+        new = changed = 0
         for row in chunk:
             before = old.get((row["item_id"], row["user_id"]))
-            if before is not None and before != row["value"]:
+            if before is None:
+                new += 1
+            elif before != row["value"]:
+                changed += 1
                 _add_revision(session, project, row["item_id"], row["user_id"], RevisionKind.edit, before, row["value"],
                               changed_by=row["user_id"], now=now)
+        counts += LabelCounts(new, changed, len(chunk) - new - changed)
         stmt = insert(_A)
         session.execute(stmt.on_conflict_do_update(
             index_elements=["item_id", "user_id"],
@@ -72,4 +95,4 @@ def import_annotations(session: Session, project: Project, labels: Sequence[Impo
             chunk)
         _recount(session, project, item_ids)
     session.flush()
-    return len(rows)
+    return counts

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from superintendent import serialization
 from superintendent.auth import ensure_user
 from superintendent.labels import IMPORT_USER, content_ids
-from superintendent.queue.common import _A, _I, _NOT_DONE, _count_items, _insert, _recount, _validate
+from superintendent.queue.common import _A, _I, _NOT_DONE, _R, _count_items, _insert, _recount, _validate
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project, Role, utcnow
 from superintendent.validation import NotFoundError, ValidationError, split_labels
@@ -26,9 +26,22 @@ from superintendent.validation import NotFoundError, ValidationError, split_labe
 
 @dataclass(frozen=True)
 class AddResult:
+    """What an add or import did: items ``added`` and ``already_present``; ``labelled`` labels stored, of which
+    ``labels_new`` were new, ``labels_changed`` replaced a different label and ``labels_same`` were there already."""
+
     added: int
     already_present: int
     labelled: int
+    labels_new: int = 0
+    labels_changed: int = 0
+    labels_same: int = 0
+
+    def describe(self) -> str:
+        """One line for people: ``3 new items, 178 already there; labels: 2 new, 0 changed, 10 already there``."""
+        items = f"{self.added:,} new item{'' if self.added == 1 else 's'}, {self.already_present:,} already there"
+        if not (self.labelled or self.labels_new or self.labels_changed or self.labels_same):
+            return f"{items}; no labels"
+        return f"{items}; labels: {self.labels_new:,} new, {self.labels_changed:,} changed, {self.labels_same:,} already there"
 
 
 def add_items(
@@ -47,7 +60,9 @@ def add_items(
     is left as it is. Without ``external_ids`` the id is a hash of the item's
     content (the n-th repeat of the same content in one call gets ``#n``), so
     adding the same data twice adds it once. ``labels`` (None for unlabelled)
-    are stored as annotations of the ``_import`` user. Everything is checked
+    are stored as annotations of the ``_import`` user: the result counts them
+    as new, changed (a different label than that user's before, kept in the
+    item's history) or the same (left as it is). Everything is checked
     before anything is written.
     """
     n = len(items)
@@ -85,7 +100,7 @@ def add_items(
         _insert_items(session, rows)
     added = _count_items(session, project.id) - before
 
-    n_labelled = 0
+    new = changed = same = 0
     if label_values is not None and any(v is not None for v in label_values):
         importer = ensure_user(session, IMPORT_USER, role=Role.system)
         wanted = {ids[i]: label_values[i] for i in range(n) if label_values[i] is not None}
@@ -93,14 +108,24 @@ def add_items(
         for start in range(0, len(keys), chunk_size):
             chunk = keys[start:start + chunk_size]
             found = session.execute(sa.select(_I.c.id, _I.c.external_id).where(_I.c.project_id == project.id, _I.c.external_id.in_(chunk))).all()
+            old = dict(session.execute(sa.select(_A.c.item_id, _A.c.value).where(
+                _A.c.user_id == importer, _A.c.item_id.in_([item_id for item_id, _ in found]))).all())
             rows = [{"project_id": project.id, "item_id": item_id, "user_id": importer, "value": wanted[ext], "created_at": now}
-                    for item_id, ext in found]
-            stmt = insert(_A)
-            session.execute(stmt.on_conflict_do_update(index_elements=["item_id", "user_id"], set_={"value": stmt.excluded.value}), rows)
-            _recount(session, project, [item_id for item_id, _ in found])
-            n_labelled += len(rows)
+                    for item_id, ext in found if old.get(item_id) != wanted[ext]]  # a label already there is left as it is
+            same += len(found) - len(rows)
+            edits = [{"project_id": project.id, "item_id": r["item_id"], "user_id": importer, "kind": "edit", "old_value": old[r["item_id"]],
+                      "new_value": r["value"], "changed_by": importer, "changed_at": now} for r in rows if r["item_id"] in old]
+            if edits:  # a different label than the one imported before: kept in the item's history (history.py's edit rows)
+                session.execute(sa.insert(_R), edits)
+            changed += len(edits)
+            new += len(rows) - len(edits)
+            if rows:
+                stmt = insert(_A)
+                session.execute(stmt.on_conflict_do_update(index_elements=["item_id", "user_id"], set_={"value": stmt.excluded.value}), rows)
+                _recount(session, project, [r["item_id"] for r in rows])
     session.flush()
-    return AddResult(added=added, already_present=n - added, labelled=n_labelled)
+    return AddResult(added=added, already_present=n - added, labelled=new + changed + same,
+                     labels_new=new, labels_changed=changed, labels_same=same)
 
 
 _ITEM_COLUMNS = ("project_id", "external_id", "data", "priority", "file_path", "created_at")

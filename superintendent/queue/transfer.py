@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.queue.common import _I, _U
+from superintendent.labels import final_label
+from superintendent.queue.common import _A, _I, _U
 from superintendent.queue.reads import AnnotationRow, annotation_log
 from superintendent.queue.review import final_labels
 from superintendent.store.models import Project
 
-__all__ = ["ItemRecord", "external_item_ids", "find_user_id", "project_snapshot", "user_emails"]
+__all__ = ["ItemRecord", "count_items", "external_item_ids", "find_user_id", "iter_snapshot", "project_snapshot", "user_emails"]
 
 _CHUNK = 5000
 
@@ -83,3 +84,45 @@ def project_snapshot(session: Session, project: Project) -> list[ItemRecord]:
         if final.source == "review":
             rec.reviewed_by, rec.reviewed_at = final.reviewed_by, final.reviewed_at
     return list(records.values())
+
+
+def count_items(session: Session, project: Project) -> int:
+    """How many items the project holds (an export's progress bar counts against it)."""
+    return int(session.execute(sa.select(sa.func.count()).select_from(_I).where(_I.c.project_id == project.id)).scalar_one())
+
+
+def iter_snapshot(session: Session, project: Project, batch_size: int = 2000) -> Iterator[list[ItemRecord]]:
+    """Every item of the project in id order, as :func:`project_snapshot` gives them, ``batch_size`` items at a time.
+
+    Keyset pages (``id > last``): one batch of items, their annotations and
+    reviews in memory at a time, however large the project. Call it inside
+    one read-only transaction so the batches are one snapshot.
+    """
+    reviewer = _U.alias("reviewer")
+    last = 0
+    while True:
+        rows = session.execute(
+            sa.select(_I.c.id, _I.c.external_id, _I.c.data, _I.c.file_path, _I.c.done, _I.c.review_value, _I.c.reviewed_at,
+                      reviewer.c.username.label("reviewed_by_name"))
+            .select_from(_I.outerjoin(reviewer, reviewer.c.id == _I.c.reviewed_by))
+            .where(_I.c.project_id == project.id, _I.c.id > last).order_by(_I.c.id).limit(batch_size)).all()
+        if not rows:
+            return
+        records = {r.id: ItemRecord(r.id, r.external_id, serialization.loads(r.data), r.file_path) for r in rows}
+        anns = session.execute(
+            sa.select(_A.c.item_id, _I.c.external_id, _U.c.username, _A.c.value, _A.c.created_at, _A.c.time_taken)
+            .select_from(_A.join(_I, _A.c.item_id == _I.c.id).join(_U, _A.c.user_id == _U.c.id))
+            .where(_A.c.project_id == project.id, _A.c.item_id.in_(list(records))).order_by(_A.c.created_at, _A.c.id))
+        for a in anns:
+            records[a.item_id].annotations.append(AnnotationRow(a.item_id, a.external_id, a.username, serialization.loads(a.value),
+                                                                a.created_at, a.time_taken))
+        for r in rows:
+            rec = records[r.id]
+            if not r.done or (not rec.annotations and r.review_value is None):
+                continue
+            rec.label, rec.tie = final_label(r.review_value, [a.label for a in rec.annotations], project.label_mode)
+            rec.done = True
+            if r.review_value is not None:
+                rec.reviewed_by, rec.reviewed_at = r.reviewed_by_name, r.reviewed_at
+        yield list(records.values())
+        last = rows[-1].id
