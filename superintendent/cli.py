@@ -1,8 +1,10 @@
-"""The ``superintendent`` command: init, create-user, import, export, orchestrate, demo.
+"""The ``superintendent`` command: init, create-user, create-project, import, export, orchestrate, demo.
 
 Every command takes ``--database-url`` (default: ``$SUPERINTENDENT_DATABASE_URL``,
-else the SQLite file the web app uses). Errors are one line on stderr and
-exit code 2, never a traceback.
+else the SQLite file the web app uses; ``--help`` shows which). Commands that
+need data already there (import, export, orchestrate) never create a
+database: a missing SQLite file is an error that names it. Errors are one
+line on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,15 +17,57 @@ import sys
 import time
 from pathlib import Path
 
-from superintendent.config import get_settings
-from superintendent.validation import SuperintendentError, ValidationError
+from superintendent.al.acquisition import ACQUISITION_NAMES
+from superintendent.config import default_data_dir, get_settings
+from superintendent.validation import NotFoundError, SuperintendentError, ValidationError
 
 
-def _engine(args: argparse.Namespace, *, init: bool = True):  # noqa: ANN202
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: the password hidden (``***``)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "an unreadable URL"  # it may hold a password: never echo it
+
+
+def default_database() -> tuple[str, str]:
+    """Which database a command uses without ``--database-url`` (its URL, password hidden), and why, for ``--help``."""
+    settings = get_settings()
+    if settings.database_url:
+        return shown_url(settings.database_url), "from $SUPERINTENDENT_DATABASE_URL"
+    where = "the home folder's default" if settings.data_dir == default_data_dir() else "$SUPERINTENDENT_DATA_DIR's"
+    return shown_url(settings.resolved_database_url()), f"{where} SQLite file, as the web app uses"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases, in-memory ones, or a URL that does not parse)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def _engine(args: argparse.Namespace, *, init: bool = True, create: bool = True):  # noqa: ANN202
+    """The engine of the database the command uses; ``create=False``: the database must exist and hold the schema."""
+    import sqlalchemy as sa
+
     from superintendent.store import DatabaseError, check_connection, init_db, make_engine
 
     settings = get_settings()
-    engine = make_engine(args.database_url or settings.resolved_database_url(), busy_timeout_seconds=settings.sqlite_busy_timeout_seconds)
+    url = args.database_url or settings.resolved_database_url()
+    path = _sqlite_file(url)
+    if not create and path is not None and not path.is_file():
+        raise NotFoundError(f"no database: the SQLite file {str(path.resolve())!r} does not exist (database {shown_url(url)}). "
+                            "Pass --database-url or set SUPERINTENDENT_DATABASE_URL to use another one, or create it with "
+                            "`superintendent init` (or `demo`, `create-project`)")
+    engine = make_engine(url, busy_timeout_seconds=settings.sqlite_busy_timeout_seconds)
     deadline = time.monotonic() + getattr(args, "wait", 0.0)
     while True:
         try:
@@ -34,6 +78,9 @@ def _engine(args: argparse.Namespace, *, init: bool = True):  # noqa: ANN202
                 raise
             print(f"waiting for the database: {exc}", file=sys.stderr, flush=True)
             time.sleep(2)
+    if not create and not sa.inspect(engine).has_table("sp_project"):
+        raise NotFoundError(f"database {shown_url(url)} holds no superintendent tables; create them with `superintendent init`, "
+                            "or pass --database-url to use another database")
     if init:
         init_db(engine)
     return engine
@@ -44,7 +91,10 @@ def _project(engine, name: str):  # noqa: ANN001, ANN202
     from superintendent.store import session_scope
 
     with session_scope(engine, write=False) as s:
-        return queue.get_project(s, name)
+        try:
+            return queue.get_project(s, name)
+        except NotFoundError as exc:
+            raise NotFoundError(f"{exc} (database {engine.url.render_as_string(hide_password=True)})") from None
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -87,7 +137,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from superintendent import importing, ingest
 
-    engine = _engine(args)
+    engine = _engine(args, create=False)
     project = _project(engine, args.project)
     path = Path(args.file)
     if not path.is_file():
@@ -118,14 +168,14 @@ def cmd_import(args: argparse.Namespace) -> int:
                                         allow_free_text=project.allow_free_text, data_key=args.data_key, from_name=args.from_name)
     with tqdm(total=prepared.n_rows, unit="item", desc=f"importing into {project.name}", file=sys.stderr) as bar:
         result = importing.import_prepared(engine, project, prepared, progress=lambda f: bar.update(round(f * prepared.n_rows) - bar.n))
-    print(f"imported {result.added} new items into {project.name!r} ({result.already_present} already there, {result.labelled} labels)")
+    print(f"imported into {project.name!r}: {result.describe()}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from superintendent import export
 
-    engine = _engine(args)
+    engine = _engine(args, create=False)
     project = _project(engine, args.project)
     data = export.export_labels(engine, project, args.format, individual=args.individual, from_name=args.from_name,
                                    to_name=args.to_name, image_value=args.image_value)
@@ -137,12 +187,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_orchestrate(args: argparse.Namespace) -> int:
     from superintendent.orchestration import orchestrate, orchestrate_all
 
-    engine = _engine(args)
+    from superintendent import queue
+    from superintendent.store import session_scope
+
+    engine = _engine(args, create=False)
     max_runs = math.inf if args.max_runs is None else args.max_runs
+    names: dict[int, str] = {}
 
     def report(run) -> None:  # noqa: ANN001
+        if run.project_id not in names:  # a project created while this runs: read the names again
+            with session_scope(engine, write=False) as s:
+                names.update((p.id, p.name) for p in queue.list_projects(s))
         score = "" if run.score_mean is None else f" score={run.score_mean:.3f}"
-        print(f"project {run.project_id}: {run.status}{score} labels={run.n_labels}", flush=True)
+        reason = (run.message or "").strip().splitlines()
+        why = f": {reason[0]}" if reason and run.status != "succeeded" else ""
+        print(f"{names.get(run.project_id, f'project {run.project_id}')!r}: {run.status}{score} labels={run.n_labels}{why}", flush=True)
 
     if args.all:
         runs = orchestrate_all(engine, tick_seconds=args.interval_seconds or get_settings().scheduler_tick_seconds,
@@ -190,13 +249,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="superintendent", description="Labelling server with active learning.")
+    url, why = default_database()
+    # Shown as written (a URL is never broken across lines): the database every command uses unless told another.
+    epilog = f"database: {url}\n  ({why}; --database-url URL uses another)".replace("%", "%%")
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="superintendent", description="Labelling server with active learning.", epilog=epilog,
+                                     formatter_class=raw)
     parser.add_argument("--verbose", "-v", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db_help = "SQLAlchemy URL (default: $SUPERINTENDENT_DATABASE_URL, else the local SQLite file)"
+    db_help = "SQLAlchemy URL of the database (default: shown below)"
 
     def command(name: str, help_: str, func) -> argparse.ArgumentParser:  # noqa: ANN001
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, epilog=epilog, formatter_class=raw)
         p.add_argument("--database-url", help=db_help)
         p.set_defaults(func=func)
         return p
@@ -218,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-free-text", action="store_true")
     p.add_argument("--model-preset", help="logistic_regression, tfidf_logistic_regression or gradient_boosting")
     p.add_argument("--model-factory", help="package.module:function returning a scikit-learn estimator")
-    p.add_argument("--acquisition-function", choices=["margin", "entropy", "certainty"], default="margin")
+    p.add_argument("--acquisition-function", choices=ACQUISITION_NAMES, default="margin",
+                   help="how the model ranks items (the *_diverse ones also spread each batch out)")
     p.add_argument("--shuffle-prop", type=float, default=0.1)
     p.add_argument("--annotations-per-item", type=int, default=1)
     p.add_argument("--lease-seconds", type=int, default=None, help="default: the default_lease_seconds setting")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import pandas as pd
 from sqlalchemy.engine import Engine
 
@@ -37,11 +40,26 @@ def timeline(frame: pd.DataFrame, freq: str = "min") -> pd.DataFrame:
     return counts[["created_at", "user", "labels"]]
 
 
-def runs_frame(runs: list[ModelRun]) -> pd.DataFrame:
-    """Model runs, oldest first: when, status, labels used, score and spread, duration, message."""
+def readable_time(when: dt.datetime | None, timezone: str | None = None) -> str:
+    """``2026-11-30 14:05:09`` in ``timezone`` (an IANA name such as the browser's; UTC when None or unknown); "" for None."""
+    if when is None:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    try:
+        zone = ZoneInfo(timezone) if timezone else dt.timezone.utc
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = dt.timezone.utc
+    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def runs_frame(runs: list[ModelRun], numbers: dict[int, int] | None = None, timezone: str | None = None) -> pd.DataFrame:
+    """Model runs, oldest first: number within the project (``numbers``, by run id), when (readable, in ``timezone``),
+    status, labels used, score and spread, duration, message."""
+    numbers = numbers or {}
     return pd.DataFrame([{
-        "run": r.id, "started_at": r.started_at, "status": r.status, "labels": r.n_labels, "score": r.score_mean,
+        "run": numbers.get(r.id, r.id), "started": readable_time(r.started_at, timezone), "status": r.status, "labels": r.n_labels, "score": r.score_mean,
         "spread": r.score_std, "ranked": r.n_ranked,
         "seconds": None if r.finished_at is None else round((r.finished_at - r.started_at).total_seconds(), 2),
         "acquisition": r.acquisition_function, "message": (r.message or "").split("\n\n")[0],
-    } for r in reversed(runs)], columns=["run", "started_at", "status", "labels", "score", "spread", "ranked", "seconds", "acquisition", "message"])
+    } for r in reversed(runs)], columns=["run", "started", "status", "labels", "score", "spread", "ranked", "seconds", "acquisition", "message"])

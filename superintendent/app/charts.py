@@ -1,38 +1,80 @@
-"""Plotly figures for the pages (numbers people compare are plotted)."""
+"""Plotly figures for the pages (numbers people compare are plotted).
+
+Two rules for every axis: a categorical axis (labels such as the digits
+0-9, user names, a confusion matrix's classes) shows every category, each
+as itself (``type="category"``: "3" is a class, not a number between 2
+and 4); a count axis ticks at whole numbers only (no 3.86 labels).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+_MAX_UNIT_TICKS = 10  # up to this many, a count axis ticks at every whole number
+
+
+def categorical(fig: go.Figure, axis: str = "x") -> go.Figure:
+    """Every category on ``axis`` ("x" or "y") labelled, as text, in the order given."""
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    return update(type="category", tickmode="linear", dtick=1, automargin=True)
+
+
+def whole_numbers(fig: go.Figure, values: Iterable[float], axis: str = "y") -> go.Figure:
+    """A count axis: ticks at whole numbers only (every one while the largest count is small), from zero."""
+    top = max((float(v) for v in values if pd.notna(v)), default=0.0)
+    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
+    if top <= _MAX_UNIT_TICKS:
+        return update(tickmode="linear", tick0=0, dtick=1, tickformat=",d", rangemode="tozero")
+    return update(tickformat=",d", rangemode="tozero")  # plotly's own ticks, at round numbers; ",d" drops any fraction
+
 
 def per_class_bar(per_class: dict[str, int]) -> go.Figure:
-    frame = pd.DataFrame({"label": list(per_class), "annotations": list(per_class.values())})
+    frame = pd.DataFrame({"label": [str(k) for k in per_class], "annotations": list(per_class.values())})
     fig = px.bar(frame, x="label", y="annotations", title="Annotations per label")
+    categorical(fig, "x")
+    whole_numbers(fig, frame["annotations"])
     return fig.update_layout(height=320, margin=dict(t=40, b=10))
 
 
 def per_user_bar(users: pd.DataFrame) -> go.Figure:
-    fig = px.bar(users, x="user", y="labels", hover_data=["labels_per_hour", "median_seconds"], title="Labels per labeller")
+    fig = px.bar(users.assign(user=users["user"].astype(str)), x="user", y="labels",
+                 hover_data=["labels_per_hour", "median_seconds"], title="Labels per labeller")
+    categorical(fig, "x")
+    whole_numbers(fig, users["labels"])
     return fig.update_layout(height=320, margin=dict(t=40, b=10))
 
 
-def timeline_chart(timeline: pd.DataFrame) -> go.Figure:
-    fig = px.line(timeline, x="created_at", y="labels", color="user", markers=True, title="Labels over time", line_shape="hv")
-    return fig.update_layout(height=340, margin=dict(t=40, b=10), xaxis_title="time (UTC)")
+def timeline_chart(timeline: pd.DataFrame, timezone: str | None = None) -> go.Figure:
+    """Cumulative labels per user; times shown in ``timezone`` (an IANA name, e.g. the browser's), else UTC."""
+    shown = timeline
+    if timezone and not timeline.empty and isinstance(timeline["created_at"].dtype, pd.DatetimeTZDtype):
+        try:
+            shown = timeline.assign(created_at=timeline["created_at"].dt.tz_convert(timezone))
+        except (KeyError, ValueError):  # an unknown zone name: stay in UTC
+            timezone = None
+    fig = px.line(shown, x="created_at", y="labels", color="user", markers=True, title="Labels over time", line_shape="hv")
+    whole_numbers(fig, timeline["labels"])
+    fig.update_xaxes(tickformat="%H:%M\n%b %d", hoverformat="%Y-%m-%d %H:%M")
+    return fig.update_layout(height=340, margin=dict(t=40, b=10), xaxis_title=f"time ({timezone or 'UTC'})")
 
 
 def score_chart(runs: pd.DataFrame) -> go.Figure:
     ok = runs[runs["score"].notna()]
     fig = go.Figure(go.Scatter(x=ok["labels"], y=ok["score"], error_y=dict(type="data", array=ok["spread"].fillna(0)),
                                mode="lines+markers", name="cross-validated accuracy"))
+    fig.update_xaxes(tickformat=",d")  # labels used: a count
     return fig.update_layout(title="Model score vs labels", xaxis_title="labels used", yaxis_title="score (mean ± sd over folds)",
                              height=340, margin=dict(t=40, b=10), yaxis_range=[0, 1.05])
 
 
 def confusion_heatmap(confusion: dict) -> go.Figure:
-    labels = confusion.get("labels", [])
+    labels = [str(label) for label in confusion.get("labels", [])]
     fig = px.imshow(confusion.get("matrix", []), x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
                     labels=dict(x="predicted", y="true", color="items"), title="Confusion matrix (cross-validation)")
+    categorical(fig, "x")
+    categorical(fig, "y")
     return fig.update_layout(height=380, margin=dict(t=40, b=10))

@@ -20,21 +20,22 @@ from superintendent.app.guard import Note, guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.learning.presets import MODEL_PRESETS, model_for_project
-from superintendent.learning.runs import latest_runs
+from superintendent.learning.runs import latest_runs, run_numbers
 from superintendent.orchestration import project_schedule, retrain_project
 from superintendent.store import ModelRun, Project
 from superintendent.validation import SuperintendentError
 
 
-def signals_frame(runs: list[ModelRun]) -> pd.DataFrame:
-    """Successful runs, oldest first, with the stopping-signal figures each recorded."""
+def signals_frame(runs: list[ModelRun], numbers: dict[int, int] | None = None) -> pd.DataFrame:
+    """Successful runs, oldest first (numbered within the project by ``numbers``), with the stopping-signal figures each recorded."""
+    numbers = numbers or {}
     rows = []
     for r in reversed(runs):
         if r.status != "succeeded":
             continue
         sig = r.signals or {}
         changed = sig.get("changed_fraction")
-        rows.append({"run": r.id, "labels": r.n_labels, "score": r.score_mean,
+        rows.append({"run": numbers.get(r.id, r.id), "labels": r.n_labels, "score": r.score_mean,
                      "changed %": None if changed is None else round(100 * changed, 2),
                      "slope (points / 100 labels)": None if sig.get("slope_per_100_labels") is None else round(sig["slope_per_100_labels"], 2),
                      "verdict": sig.get("verdict", "")})
@@ -58,7 +59,12 @@ def stopping_chart(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def render_stopping(runs: list[ModelRun]) -> None:
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """A table as people read it: an empty cell, never "None" or "NaN", where a figure is missing."""
+    return table.astype(object).where(table.notna(), "")
+
+
+def render_stopping(runs: list[ModelRun], numbers: dict[int, int] | None = None) -> None:
     """The verdict of the latest successful run, the figures behind it, and their history."""
     latest = next((r for r in runs if r.status == "succeeded" and (r.signals or {}).get("verdict")), None)
     st.subheader("Do more labels still help?")
@@ -67,7 +73,7 @@ def render_stopping(runs: list[ModelRun]) -> None:
         return
     sig = latest.signals
     show = {stopping.LEVELLING_OFF: st.success, stopping.MORE_HELP: st.info}.get(sig["verdict"], st.warning)
-    show(f"**{sig['verdict'].capitalize()}** (run {latest.id}, {latest.n_labels} labels)")
+    show(f"**{sig['verdict'].capitalize()}** (run {(numbers or {}).get(latest.id, latest.id)}, {latest.n_labels} labels)")
     if sig.get("verdict_reason"):
         st.caption(sig["verdict_reason"])
     a, b, c = st.columns(3)
@@ -79,7 +85,7 @@ def render_stopping(runs: list[ModelRun]) -> None:
     b.metric("Score gain per 100 labels", "-" if slope is None else f"{slope:+.1f} points",
              help=f"least-squares line through the latest {sig.get('slope_runs', 0)} scored runs")
     c.metric("Labels used", f"{latest.n_labels}")
-    frame = signals_frame(runs)
+    frame = signals_frame(runs, numbers)
     if len(frame) >= 1:
         st.plotly_chart(stopping_chart(frame), width="stretch", key="model-stopping")
     st.caption(f"Levelling off means: at most {stopping.STABLE_CHANGED:.0%} of predictions changed in each of the last two runs and the "
@@ -129,18 +135,20 @@ def render_page(user: CurrentUser) -> None:
     if not runs:
         st.info("No model runs yet.")
         return
-    table = reports.runs_frame(runs)
+    numbers = run_numbers(engine, project)
+    table = reports.runs_frame(runs, numbers, timezone=st.context.timezone)
     latest = runs[0]
     if latest.status == "failed":
         st.error(f"The latest run failed:\n\n```\n{latest.message}\n```")
     if table["score"].notna().any():
         st.plotly_chart(charts.score_chart(table), width="stretch", key="model-score")
-    render_stopping(runs)
+    render_stopping(runs, numbers)
     st.subheader("Runs")
-    st.dataframe(table, hide_index=True, width="stretch")
+    zone = st.context.timezone or "UTC"
+    st.dataframe(_shown(table).rename(columns={"started": f"started ({zone})"}), hide_index=True, width="stretch")
     scored = next((r for r in runs if r.per_class), None)
     if scored is not None:
-        st.subheader(f"Latest per-class figures (run {scored.id}, {scored.n_labels} labels)")
+        st.subheader(f"Latest per-class figures (run {numbers.get(scored.id, scored.id)}, {scored.n_labels} labels)")
         left, right = st.columns(2)
-        left.dataframe(pd.DataFrame(scored.per_class).T.round(3), width="stretch")
+        left.dataframe(_shown(pd.DataFrame(scored.per_class).T.round(3)), width="stretch")
         right.plotly_chart(charts.confusion_heatmap(scored.confusion), width="stretch", key="model-confusion")

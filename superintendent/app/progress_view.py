@@ -36,7 +36,7 @@ def render_page(user: CurrentUser) -> None:
     frame = reports.annotations_frame(engine, project, user_id=None if everyone else user.id)
     a, b, c, d = st.columns(4)
     a.metric("Items", f"{progress.total:,}")
-    b.metric("Labelled", f"{progress.labelled:,}", f"{progress.fraction:.0%}", delta_color="off")
+    b.metric("Labelled", f"{progress.labelled:,} ({progress.fraction:.0%})", help="items with all their labels, and their share of all items")
     c.metric("Annotations", f"{progress.n_annotations:,}")
     users = reports.per_user(frame)
     d.metric("Your labels" if not everyone else "Labellers", f"{len(frame):,}" if not everyone else f"{len(users):,}")
@@ -51,7 +51,7 @@ def render_page(user: CurrentUser) -> None:
         left.dataframe(users, hide_index=True, width="stretch",
                        column_config={"labels_per_hour": "labels / hour", "median_seconds": "median s / label"})
         right.plotly_chart(charts.per_user_bar(users), width="stretch", key="progress-per-user")
-        st.plotly_chart(charts.timeline_chart(reports.timeline(frame)), width="stretch", key="progress-timeline")
+        st.plotly_chart(charts.timeline_chart(reports.timeline(frame), timezone=st.context.timezone), width="stretch", key="progress-timeline")
     agreement_section(engine, project, user)
 
 
@@ -125,6 +125,7 @@ def per_labeller_chart(table: pd.DataFrame) -> go.Figure:
                  title="Each labeller vs the others' majority (Cohen's kappa)")
     lowest = shown["kappa"].min()  # NaN when every kappa is undefined
     bottom = min(-0.1, lowest) if pd.notna(lowest) else -0.1
+    charts.categorical(fig, "x")
     return fig.update_layout(height=340, margin={"t": 40, "b": 10}, yaxis_range=[bottom - 0.05, 1.05])
 
 
@@ -134,6 +135,7 @@ def per_class_chart(table: pd.DataFrame, statistic: str) -> go.Figure:
     long["figure"] = long["figure"].map({"value": f"{statistic} (this class vs the rest)", "specific_agreement": "specific agreement"})
     long["label"] = long["label"].astype(str)
     fig = px.bar(long, x="label", y="score", color="figure", barmode="group", hover_data=["votes"], title="Agreement per class")
+    charts.categorical(fig, "x")
     return fig.update_layout(height=340, margin={"t": 40, "b": 10}, legend_title_text="", legend={"orientation": "h", "y": -0.2})
 
 
@@ -142,4 +144,6 @@ def pairwise_heatmap(pairs: pd.DataFrame) -> go.Figure:
     matrix = both.pivot(index="user_a", columns="user_b", values="kappa").astype(float)
     fig = px.imshow(matrix, text_auto=".2f", zmin=-1, zmax=1, color_continuous_scale="RdBu",
                     labels={"x": "labeller", "y": "labeller", "color": "kappa"}, title="Cohen's kappa for each pair of labellers")
+    charts.categorical(fig, "x")
+    charts.categorical(fig, "y")
     return fig.update_layout(height=360, margin={"t": 40, "b": 10})

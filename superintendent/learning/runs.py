@@ -19,7 +19,8 @@ from sqlmodel import Session
 
 from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
 
-__all__ = ["close_abandoned_runs", "earlier_successes", "finish_run", "last_finished_n_labels", "latest_run", "latest_runs", "start_run"]
+__all__ = ["close_abandoned_runs", "earlier_successes", "finish_run", "last_finished_n_labels", "latest_run", "latest_runs", "run_numbers",
+           "start_run"]
 
 ABANDONED = "abandoned: the process running it stopped"
 
@@ -61,6 +62,13 @@ def latest_runs(engine: Engine, project: Project, limit: int = 100) -> list[Mode
     """The project's runs, newest first (the Model page, ``Superintendent.model_runs``)."""
     with session_scope(engine, write=False) as s:
         return list(s.execute(_newest_first(sa.select(ModelRun).where(ModelRun.project_id == project.id)).limit(limit)).scalars())
+
+
+def run_numbers(engine: Engine, project: Project) -> dict[int, int]:
+    """Each run's number within its project (1 for its first run, 2 for the next...), by run id: what pages show."""
+    number = sa.func.row_number().over(order_by=(ModelRun.started_at, ModelRun.id))
+    with session_scope(engine, write=False) as s:
+        return {int(i): int(n) for i, n in s.execute(sa.select(ModelRun.id, number).where(ModelRun.project_id == project.id))}
 
 
 def latest_run(session: Session, project: Project) -> ModelRun | None:
