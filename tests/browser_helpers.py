@@ -59,13 +59,13 @@ class AppDidNotStart(RuntimeError):
 
 
 @contextmanager
-def running_app(folder: Path, timeout: float = 60) -> Iterator[tuple[str, str]]:
-    """``streamlit run streamlit_app.py`` on a fresh SQLite file in ``folder``; yields (base URL, database URL).
+def running_app(folder: Path, timeout: float = 60, db_url: str | None = None) -> Iterator[tuple[str, str]]:
+    """``streamlit run streamlit_app.py`` on ``db_url`` (default: a fresh SQLite file in ``folder``); yields (base URL, database URL).
 
     Its data folder and log (``streamlit.log``) are in ``folder`` too; no background scheduler, no file watcher.
     """
     port = free_port()
-    db_url = f"sqlite:///{folder / 'app.db'}"
+    db_url = db_url or f"sqlite:///{folder / 'app.db'}"
     env = {**os.environ, "SUPERINTENDENT_DATABASE_URL": db_url, "SUPERINTENDENT_DATA_DIR": str(folder / "data"),
            "SUPERINTENDENT_RUN_SCHEDULER": "false"}
     log_path = folder / "streamlit.log"
@@ -222,7 +222,9 @@ def first_run_tour(page: Page, base: str, folder: Path, shoot: Shoot) -> list[tu
     page.get_by_role("textbox", name="Repeat password").fill(PASSWORD)
     page.get_by_role("button", name="Create admin").click()
     settle(page, timeout=120_000)
-    log_in(page, base, "boss")
+    page.get_by_text("Signed in as").first.wait_for(timeout=60_000)  # the new admin is signed in at once
+    page.wait_for_timeout(1500)  # the cookie component's rerun (see log_in)
+    settle(page)
     page.get_by_role("heading", name="Label").first.wait_for(timeout=30_000)
     shoot(page, "label-digits")
 
@@ -231,8 +233,7 @@ def first_run_tour(page: Page, base: str, folder: Path, shoot: Shoot) -> list[tu
     settle(page)
     page.get_by_label("Name", exact=True).fill("reviews")
     page.get_by_label("Label options (one per line or comma-separated)").fill("good\nbad")
-    page.get_by_label("Model", exact=True).click()
-    page.get_by_role("option", name=MODEL_PRESETS["tfidf_logistic_regression"]).click()
+    choose(page, "Model", MODEL_PRESETS["tfidf_logistic_regression"])
     page.get_by_role("button", name="Create project").click()
     settle(page)
     page.get_by_text("Project 'reviews' saved.").first.wait_for(timeout=30_000)
@@ -249,9 +250,7 @@ def first_run_tour(page: Page, base: str, folder: Path, shoot: Shoot) -> list[tu
     settle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv_path))
     settle(page)
-    page.get_by_label("Column of item ids (optional)").click()
-    page.get_by_role("option", name="id").click()
-    settle(page)
+    choose(page, "Column of item ids (optional)", "id")
     shoot(page, "admin-upload")
     page.get_by_role("button", name="Import 20 items into 'reviews'").click()
     settle(page)
@@ -341,8 +340,8 @@ def review_tour(page: Page, base: str, tie_item_id: int, shoot: Shoot) -> None:
     page.get_by_role("heading", name="Review").first.wait_for(timeout=30_000)
     page.get_by_text("Only ties").click()
     settle(page)
-    page.get_by_text(f"Item {tie_item_id} · r2").first.wait_for(timeout=30_000)
-    page.get_by_text("a dull film").first.wait_for(timeout=30_000)  # the item itself is shown
+    page.get_by_text("id r2", exact=True).first.wait_for(timeout=30_000)  # item tie_item_id, shown by its content and id
+    page.get_by_role("heading", name="a dull film").first.wait_for(timeout=30_000)  # the item itself is shown
     choose(page, "Corrected label", "bad")
     page.get_by_role("button", name="Save correction").click()
     settle(page)

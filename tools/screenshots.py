@@ -16,6 +16,9 @@ their screenshots in their temporary folders):
   admin-upload, label-text, model, progress
 * review (tests/test_review_browser.py): review
 * agreement (tests/test_agreement_app.py): progress-agreement
+* team (tests/test_walkthrough_browser.py, tour in tests/team_tour.py): an admin
+  and a labeller in two browser contexts: admin-members, admin-upload-ids,
+  admin-users, admin-export, label-guidelines, signed-out
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tests/browser_helpers.py: the tours, shared with the tests
 
 import browser_helpers as bh  # noqa: E402
+import team_tour  # noqa: E402
 
 
 def first_run(browser: Browser, folder: Path, shoot: bh.Shoot) -> None:
@@ -53,7 +57,15 @@ def agreement(browser: Browser, folder: Path, shoot: bh.Shoot) -> None:
         bh.shoot_agreement(page, shoot)
 
 
-TOURS: dict[str, Callable[[Browser, Path, bh.Shoot], None]] = {"first-run": first_run, "review": review, "agreement": agreement}
+def team(browser: Browser, folder: Path, shoot: bh.Shoot) -> None:
+    db_url = f"sqlite:///{folder / 'app.db'}"
+    team_tour.seed_team(db_url)
+    with bh.running_app(folder, db_url=db_url) as (base, _):
+        team_tour.team_tour(browser, base, folder, lambda page, name, **options: name in team_tour.DOC_SHOTS and shoot(page, name, **options))
+
+
+TOURS: dict[str, Callable[[Browser, Path, bh.Shoot], None]] = {"first-run": first_run, "review": review, "agreement": agreement,
+                                                               "team": team}
 
 
 def main(argv: list[str] | None = None) -> int:
