@@ -164,3 +164,25 @@ def test_a_large_csv_export_streams_in_batches_with_progress(engine, tmp_path, m
     assert seen[-1] == 1.0 and seen == sorted(seen) and len(seen) >= 3
     out = pd.read_csv(io.BytesIO(sink.getvalue()))
     assert len(out) == n and list(out["text"][:2]) == ["text number 0", "text number 1"]
+
+
+def test_label_studio_export_of_table_rows_is_one_row_object_and_round_trips(engine, tmp_path):
+    """Each task's data is {"row": {column: value}} with every result's to_name "row", the shape a Label Studio
+    config <Table name="row" value="$row"/> <Choices name="label" toName="row"> shows (not the first column)."""
+    frame = wine(True)
+    project = new_project(engine, "wine", options=CLASSES)
+    plan = ingest.TablePlan(display_columns=SHOWN, model_columns=SHOWN, label_column="target", id_column="wine_id")
+    import_bytes(engine, project, "wine.csv", frame.to_csv(index=False).encode(), tmp_path, plan)
+    tasks = json.loads(export.export_labels(engine, project, "label-studio"))
+    assert len(tasks) == len(frame)
+    assert all(list(task["data"]) == ["row"] and list(task["data"]["row"]) == SHOWN for task in tasks)
+    results = [r for task in tasks for a in task["annotations"] for r in a["result"]]
+    assert len(results) == 60 and {(r["from_name"], r["to_name"]) for r in results} == {("label", "row")}
+
+    again = new_project(engine, "wine-again", options=CLASSES)
+    assert import_bytes(engine, again, "wine-label-studio.json", json.dumps(tasks).encode(), tmp_path).added == len(frame)
+    back = pd.read_csv(io.BytesIO(export.export_labels(engine, again, "csv")), dtype={"external_id": str})
+    first = pd.read_csv(io.BytesIO(export.export_labels(engine, project, "csv")), dtype={"external_id": str})
+    columns = ["external_id", *SHOWN, "label"]
+    pd.testing.assert_frame_equal(back[columns].sort_values("external_id").reset_index(drop=True),
+                                  first[columns].sort_values("external_id").reset_index(drop=True))

@@ -26,6 +26,7 @@ from superintendent.validation import ValidationError
 __all__ = ["DEFAULT_FROM_NAME", "EMAIL_DOMAIN", "export_label_studio", "write_label_studio"]
 
 DEFAULT_FROM_NAME = "label"
+TABLE_ROW_KEY = "row"  # a table row is one object in Label Studio: data {"row": {column: value}}, shown by <Table name="row" value="$row"/>
 # Label Studio matches annotators by e-mail; users without one are written as <name>@this domain (never a real one).
 EMAIL_DOMAIN = "superintendent.invalid"
 _LS_USER_ID = re.compile(r"^ls-(\d+)$")
@@ -103,9 +104,9 @@ def _task(rec: ItemRecord, emails: dict[str, str], *, from_name: str, to_name: s
     elif isinstance(rec.data, str):
         key = data_key or "text"
         data = {key: rec.data}
-    elif isinstance(rec.data, dict) and rec.data and all(isinstance(k, str) for k in rec.data) and data_key is None:
-        key = next(iter(rec.data))
-        data = serialization.encode(rec.data)
+    elif isinstance(rec.data, dict) and rec.data and all(isinstance(k, str) for k in rec.data):
+        key = data_key or TABLE_ROW_KEY  # one object for the whole row: <Table name="row" value="$row"/>
+        data = {key: serialization.encode(rec.data)}
     else:
         key = data_key or "value"
         data = {key: serialization.encode(rec.data)}
