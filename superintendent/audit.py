@@ -36,6 +36,7 @@ class AuditAction(str, enum.Enum):
     user_role = "user.role"
     user_active = "user.active"
     user_password_reset = "user.password_reset"
+    user_sign_out_everywhere = "user.sign_out_everywhere"
     data_import = "data.import"
     labels_export = "labels.export"
     model_retrain = "model.retrain"

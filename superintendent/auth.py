@@ -5,9 +5,11 @@
 * :data:`MAX_FAILED_LOGINS` failed logins in a row lock an account for
   :data:`LOCKOUT`; a deactivated or locked account cannot log in.
 * :func:`authenticate` is the one login rule ("may this user sign in now, with
-  this password?"): the web app's login form calls it; streamlit-authenticator
-  only keeps the remember-me cookie. :func:`signed_in_account` re-reads the
-  account of a session that is already signed in (by a login or a cookie).
+  this password?"): the web app's login form calls it, then opens a
+  server-side session (:mod:`superintendent.sessions`). :func:`may_log_in`
+  is asked again of a session's account at every page run.
+* A password reset, a deactivation and :func:`sign_out_everywhere` end every
+  sign-in of the account, in the caller's transaction.
 * Every role check goes through :func:`can`; :func:`allowed` is the same
   question asked of the account as it is in the database right now.
 """
@@ -26,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from superintendent import sessions
 from superintendent.store.db import session_scope
 from superintendent.store.models import Role, User, utcnow
 from superintendent.validation import NotFoundError, ValidationError
@@ -156,19 +159,29 @@ def set_role(session: Session, username: str, role: str) -> None:
 
 
 def set_active(session: Session, username: str, active: bool) -> None:
+    """Activate or deactivate an account; a deactivation ends every sign-in of it (:func:`superintendent.sessions.end_all`)."""
     user = get_user(session, username)
     if not active and user.role == Role.admin.value:
         _keep_one_admin(session, user)
     user.active = active
     session.add(user)
+    if not active:
+        sessions.end_all(session, user.id, sessions.EndReason.deactivated)
 
 
 def reset_password(session: Session, username: str, password: str) -> None:
+    """Set a new password (and lift a lockout); every sign-in of the account ends (:func:`superintendent.sessions.end_all`)."""
     user = get_user(session, username)
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     session.add(user)
+    sessions.end_all(session, user.id, sessions.EndReason.password_changed)
+
+
+def sign_out_everywhere(session: Session, username: str) -> int:
+    """End every sign-in of ``username`` (an admin's "Sign out everywhere"); returns how many were still open."""
+    return sessions.end_all(session, get_user(session, username).id, sessions.EndReason.signed_out_everywhere)
 
 
 def _keep_one_admin(session: Session, leaving: User) -> None:
@@ -186,7 +199,7 @@ def may_log_in(user: User, now: dt.datetime | None = None) -> bool:
 
 
 def signed_in_account(session: Session, username: str, now: dt.datetime | None = None) -> User | None:
-    """The account of a signed-in browser session (by a login or a remember-me cookie), read afresh;
+    """The account of a signed-in browser session (by a login or its sign-in cookie), read afresh;
     None if it may no longer be signed in (unknown, deactivated, locked, or no longer a person's role)."""
     user = _find(session, username)
     return user if user is not None and may_log_in(user, now) else None
@@ -241,7 +254,7 @@ def _locked_until(user: User, now: dt.datetime) -> dt.datetime | None:
 
 
 def refusal_message(session: Session, username: str, now: dt.datetime | None = None) -> str:
-    """Why a signed-in session's account (a login or a remember-me cookie) may no longer be signed in, in one line.
+    """Why a signed-in session's account (a login or its sign-in cookie) may no longer be signed in, in one line.
 
     Only for a session that proved it was this account: it may be told that the account is deactivated.
     """

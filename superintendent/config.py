@@ -13,7 +13,7 @@ import functools
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,18 +32,45 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)  # frozen: one object is shared
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="Folder for the SQLite file, uploads and the generated cookie key.")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Folder for the SQLite file and uploads.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: a SQLite file in data_dir.")
     sqlite_busy_timeout_seconds: float = Field(default=30.0, gt=0, description="How long a SQLite writer waits for the lock.")
     default_lease_seconds: int = Field(default=300, gt=0, description="Lease length of new projects.")
-    retrain_lock_seconds: int = Field(default=3600, gt=0, description="A retrain lock row older than this is taken over (SQLite; PostgreSQL uses an advisory lock).")
+    retrain_lock_stale_seconds: float = Field(default=60.0, gt=0, description="SQLite: a retrain lock whose holder has not renewed it "
+                                              "for this long is taken over, whatever host it was on (PostgreSQL uses an advisory lock).")
+    retrain_lock_heartbeat_seconds: float = Field(default=10.0, gt=0, description="SQLite: how often a running retrain renews its lock; "
+                                                  "must be less than retrain_lock_stale_seconds.")
     predict_batch_size: int = Field(default=10_000, gt=0, description="Unlabelled items read and predicted per batch during a retrain.")
     run_scheduler: bool = Field(default=True, description="Run the retrain scheduler inside each web-app process; set false when an external `superintendent orchestrate` runs.")
     scheduler_tick_seconds: float = Field(default=5.0, gt=0, description="How often the in-app scheduler checks which projects are due for a retrain.")
-    cookie_key: str | None = Field(default=None, description="Secret that signs login cookies (32+ characters); default: generated once into data_dir/cookie_key.")
-    cookie_name: str = Field(default="superintendent_auth", description="Name of the login cookie.")
-    cookie_expiry_days: float = Field(default=7.0, ge=0, description="How long 'remember me' lasts.")
+    cookie_name: str = Field(default="superintendent_auth", description="Name of the sign-in cookie (HttpOnly; it holds a random session id).")
+    cookie_expiry_days: float = Field(default=7.0, gt=0, description="How long a sign-in lasts at most, however active (its server-side session and its cookie); docs/configuration.md, 'Sessions'.")
+    session_idle_minutes: float = Field(default=720.0, gt=0, description="A sign-in not used for this long ends (default 12 hours).")
+    cookie_secure: bool = Field(default=False, description="Mark the sign-in cookie Secure (sent over HTTPS only): turn on when the app is served over HTTPS, e.g. behind a TLS proxy.")
     max_upload_mb: int = Field(default=200, gt=0, description="Largest upload accepted by the Admin page and `superintendent import`.")
+    max_upload_rows: int = Field(default=2_000_000, gt=0, description="Most rows (items) one upload may hold.")
+    max_upload_columns: int = Field(default=10_000, gt=0, description="Most columns a table upload may have; counted from the header "
+                                    "line (CSV) or the metadata (Parquet) before the table is read.")
+    max_upload_cells: int = Field(default=10_000_000, gt=0, description="Most cells (rows x columns) a table upload may have: each "
+                                  "becomes a Python value while the items are built (up to about 130 bytes each), so this "
+                                  "bounds what a small, well-compressed file can cost.")
+    max_field_chars: int = Field(default=100_000, gt=0, description="Longest value of a table cell or text item, in characters; a "
+                                 "CSV field over it is found by scanning the bytes before the table is read.")
+    max_uncompressed_mb: int = Field(default=256, gt=0, description="Most data a compressed table or array upload (Parquet, .npz) "
+                                     "may unpack to in memory, judged from its metadata and headers before it is read; ZIPs of "
+                                     "images are bounded separately (1 GB, written to disk one image at a time).")
+    max_label_chars: int = Field(default=1_000, ge=100, description="Longest text label (and label option) in characters; "
+                                 "labels up to 100 characters are always allowed.")
+    max_label_json_chars: int = Field(default=100_000, ge=1_000, description="Longest label of any kind (a multi-label list, a structured "
+                                      "label) as stored JSON text, in characters.")
+    max_options: int = Field(default=10_000, ge=1, description="Most label options a project may have.")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_stale(self) -> Settings:
+        if self.retrain_lock_heartbeat_seconds >= self.retrain_lock_stale_seconds:
+            raise ValueError(f"retrain_lock_heartbeat_seconds ({self.retrain_lock_heartbeat_seconds}) must be less than "
+                             f"retrain_lock_stale_seconds ({self.retrain_lock_stale_seconds}), or a live retrain's lock is taken over")
+        return self
 
     @property
     def upload_dir(self) -> Path:

@@ -13,15 +13,13 @@ import logging
 
 import pytest
 import sqlalchemy as sa
-import streamlit as st
-import streamlit_authenticator as stauth
 from streamlit.testing.v1 import AppTest
-from streamlit_authenticator.controllers.cookie_controller import CookieController
 
-from superintendent import auth, queue
-from superintendent.app import state
+from superintendent import auth, queue, sessions
+from superintendent.app import login, session_cookie, state
+from superintendent.config import Settings
 from superintendent.store import ModelRun, Project, User, session_scope, utcnow
-from superintendent.store.models import AuditEntry
+from superintendent.store.models import AuditEntry, UserSession
 from superintendent.validation import ValidationError
 from test_app import APP, PASSWORD, add_project, add_user, errors, logged_in  # noqa: F401
 
@@ -307,75 +305,91 @@ def test_a_hash_never_contains_its_password(password):
     assert auth.verify_password(password, hashed) and not auth.verify_password(password + "!", hashed)
 
 
-def test_the_authenticator_is_given_no_user_and_no_hash(app_env, monkeypatch):
-    """streamlit-authenticator keeps the cookie only; the password check is auth.authenticate's."""
-    add_user(app_env, "boss", role="admin")
+def test_the_session_state_holds_no_password_hash_and_no_cookie_token(app_env, monkeypatch):
+    """The password check is auth.authenticate's; a sign-in is a server-side session (no streamlit-authenticator)."""
     add_user(app_env, "alice")
-    given: list[dict] = []
-
-    class Recording(stauth.Authenticate):
-        def __init__(self, credentials, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-            given.append(dict(credentials["usernames"]))
-            super().__init__(credentials, *args, **kwargs)
-
-    monkeypatch.setattr("superintendent.app.login.stauth.Authenticate", Recording)
+    browser = Browser(monkeypatch)
     at = logged_in("alice")
     assert at.title[0].value == "Label"
-    assert given and all(users == {} for users in given)
-
-
-class Cookies:
-    """The remember-me cookie as the authenticator reads, sets and deletes it (AppTest can neither send cookies nor run
-    the cookie component)."""
-
-    def __init__(self, monkeypatch, username=None):
-        self.username, self.sets, self.deletes = username, 0, 0
-        monkeypatch.setattr(CookieController, "get_cookie", lambda _controller: self._get())
-        monkeypatch.setattr(CookieController, "set_cookie", lambda _controller: self._count("sets"))
-        monkeypatch.setattr(CookieController, "delete_cookie", lambda _controller: self._count("deletes"))
-
-    def _get(self) -> dict | None:
-        if st.session_state.get(state.AUTH_LOGGED_OUT):  # as the real one: after a logout the request's cookie is ignored
-            return None
-        return {"username": self.username, "exp_date": 2e9} if self.username else None
-
-    def _count(self, what: str) -> None:
-        setattr(self, what, getattr(self, what) + 1)
-
-
-def test_a_login_by_the_form_sets_the_cookie_once_and_a_failed_one_never(app_env, monkeypatch):
-    add_user(app_env, "alice")
-    cookies = Cookies(monkeypatch)
-    at = logged_in("alice", SECRETS["wrong"])
-    assert errors(at) == [auth.FAILED_LOGIN_MESSAGE] and cookies.sets == 0
-    assert at.session_state["login-password"] == ""  # a typed password is not kept in the session
-    at = logged_in("alice")
-    assert at.title[0].value == "Label" and cookies.sets == 1
+    browser.receive_cookie(app_env)
     at.run()
-    assert cookies.sets == 1
+    kept = " ".join(repr(at.session_state[k]) for k in at.session_state)
+    with session_scope(app_env, write=False) as s:
+        secrets = [auth.get_user(s, "alice").password_hash, *s.execute(sa.select(UserSession.token_hash)).scalars()]
+    assert browser.token and not [x for x in [*secrets, browser.token] if x in kept]
 
 
-@pytest.mark.parametrize("account", ["active", "deactivated", "locked", "unknown"])
-def test_a_remember_me_cookie_signs_in_only_an_account_that_may_sign_in_now(app_env, monkeypatch, account):
+class Browser:
+    """The browser side of a sign-in, as AppTest cannot be: the cookie its requests carry (``token``), and the
+    components the page draws to set (``handoffs``) and clear (``clears``) the HttpOnly cookie."""
+
+    def __init__(self, monkeypatch, token=None):
+        self.token, self.handoffs, self.clears = token, [], []
+        monkeypatch.setattr(session_cookie, "browser_token", lambda: self.token)
+        monkeypatch.setattr(session_cookie, "hand_over", lambda handoff, key: self.handoffs.append(handoff))
+        monkeypatch.setattr(session_cookie, "clear", lambda nonce, ended, key: self.clears.append(nonce))
+
+    def receive_cookie(self, engine) -> None:
+        """What the page's component does with the last handoff drawn: trade it for the cookie (as the route does)."""
+        with session_scope(engine) as s:
+            self.token = sessions.issue_cookie(s, self.handoffs[-1], sessions.Rules.of(Settings())).token
+
+
+def _cookie_of_a_sign_in(engine, name: str) -> str:
+    with session_scope(engine) as s:
+        started = sessions.start(s, auth.get_user(s, name).id, sessions.Rules.of(Settings()))
+    with session_scope(engine) as s:
+        return sessions.issue_cookie(s, started.handoff, sessions.Rules.of(Settings())).token
+
+
+def test_a_login_by_the_form_hands_over_the_cookie_until_the_browser_has_it(app_env, monkeypatch):
+    add_user(app_env, "alice")
+    browser = Browser(monkeypatch)
+    at = logged_in("alice", SECRETS["wrong"])
+    assert errors(at) == [auth.FAILED_LOGIN_MESSAGE] and browser.handoffs == []
+    assert at.session_state["login-password"] == ""  # a typed password is not kept in the session
+    with session_scope(app_env, write=False) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(UserSession)).scalar_one() == 0
+    at = logged_in("alice")
+    assert at.title[0].value == "Label" and len(set(browser.handoffs)) == 1
+    browser.receive_cookie(app_env)
+    drawn = len(browser.handoffs)
+    at.run()
+    assert len(browser.handoffs) == drawn  # the browser has its cookie: no more hand-over
+    with session_scope(app_env, write=False) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(UserSession)).scalar_one() == 1
+
+
+@pytest.mark.parametrize("account", ["active", "deactivated", "locked", "unknown", "logged out"])
+def test_a_sign_in_cookie_signs_in_only_a_live_session_of_an_account_that_may_sign_in_now(app_env, monkeypatch, account):
     add_user(app_env, "boss", role="admin")
     add_user(app_env, "alice")
+    token = _cookie_of_a_sign_in(app_env, "alice")
     with session_scope(app_env) as s:
         if account == "deactivated":
             auth.set_active(s, "alice", False)
         elif account == "locked":
             auth.get_user(s, "alice").locked_until = utcnow() + auth.LOCKOUT
-    cookies = Cookies(monkeypatch, "nobody-here" if account == "unknown" else "alice")
+        elif account == "logged out":
+            sessions.end_by_token(s, token, sessions.EndReason.logged_out)
+    browser = Browser(monkeypatch, "not a token of anyone" if account == "unknown" else token)
     at = AppTest.from_file(APP, default_timeout=60).run()
     if account == "active":
         assert errors(at) == [] and at.title[0].value == "Label" and at.session_state[state.USER].username == "alice"
-        assert cookies.deletes == 0
+        assert browser.clears == [] and browser.handoffs == []  # signed in by its cookie: nothing to hand over
     else:
         assert [w.label for w in at.text_input] == ["User name", "Password"] and not logged_in_now(at)
         # the form says why, in one line (issue 12, item 3: a traceback before), and a lockout says how long
-        assert errors(at) == ([auth.locked_message(utcnow() + auth.LOCKOUT)] if account == "locked" else [auth.DEACTIVATED_MESSAGE])
-        assert cookies.deletes == 1  # the cookie is deleted, and ignored for the rest of the session
+        assert errors(at) == [{"locked": auth.locked_message(utcnow() + auth.LOCKOUT), "deactivated": auth.DEACTIVATED_MESSAGE,
+                               "unknown": login.ENDED_COOKIE_MESSAGE,
+                               "logged out": "Your sign-in on this browser has ended: you logged out. Log in again."}[account]]
+        assert len(set(browser.clears)) == 1  # the browser drops the cookie, and this session ignores it from now on
         at.run()
-        assert cookies.deletes == 1 and not logged_in_now(at)
+        assert len(set(browser.clears)) == 1 and not logged_in_now(at)
+        if account == "locked":  # the sign-in ended: once the lockout is over, the copy of the cookie is worth nothing
+            with session_scope(app_env, write=False) as s:
+                found = sessions.find(s, sessions.Rules.of(Settings()), token=token)
+            assert found.ended is sessions.EndReason.refused
 
 
 @pytest.mark.parametrize("change", ["deactivated", "demoted"])

@@ -119,7 +119,7 @@ def test_app_and_orchestrator_side_by_side_on_postgresql(compose, tmp_path):
         port = free_port()
         services = compose["services"]
         app_env = _service_env(db_url, tmp_path, SUPERINTENDENT_RUN_SCHEDULER=services["app"]["environment"]["SUPERINTENDENT_RUN_SCHEDULER"],
-                               SUPERINTENDENT_COOKIE_KEY="x" * 48, STREAMLIT_SERVER_PORT=str(port), STREAMLIT_SERVER_ADDRESS="127.0.0.1",
+                               STREAMLIT_SERVER_PORT=str(port), STREAMLIT_SERVER_ADDRESS="127.0.0.1",
                                STREAMLIT_SERVER_HEADLESS="true")
         orch_env = _service_env(db_url, tmp_path, SUPERINTENDENT_SCHEDULER_TICK_SECONDS="1")
         logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("app", "orchestrator")}

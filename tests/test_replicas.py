@@ -1,8 +1,7 @@
 """Two app replicas on one PostgreSQL database, as a team behind a load balancer runs them (docs/deployment.md).
 
 Two ``streamlit run streamlit_app.py`` processes on two free ports share the
-database and the cookie key (``SUPERINTENDENT_COOKIE_KEY``), each with its own
-retrain scheduler. In headless Chromium:
+database (where sign-ins are sessions), each with its own retrain scheduler. In headless Chromium:
 
 * a user signed in on replica A is signed in on replica B with the same cookie
   (browsers send a host's cookies to every port of it);
@@ -15,7 +14,6 @@ retrain scheduler. In headless Chromium:
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -56,12 +54,12 @@ def pg_url() -> Iterator[str]:
 
 
 @contextmanager
-def replica(folder: Path, db_url: str, cookie_key: str, timeout: float = 60) -> Iterator[str]:
-    """One ``streamlit run`` on ``db_url`` with the shared ``cookie_key`` and its own retrain scheduler; yields its URL."""
+def replica(folder: Path, db_url: str, timeout: float = 60) -> Iterator[str]:
+    """One ``streamlit run`` on ``db_url`` with its own retrain scheduler; yields its URL."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "SUPERINTENDENT_DATABASE_URL": db_url, "SUPERINTENDENT_DATA_DIR": str(folder / "data"),
-           "SUPERINTENDENT_COOKIE_KEY": cookie_key, "SUPERINTENDENT_RUN_SCHEDULER": "true",
+           "SUPERINTENDENT_RUN_SCHEDULER": "true",
            "SUPERINTENDENT_SCHEDULER_TICK_SECONDS": "1"}
     log_path = folder / "streamlit.log"
     with open(log_path, "w") as log:
@@ -115,11 +113,10 @@ def _count(engine: sa.Engine, table) -> int:  # noqa: ANN001 - a table model
 def test_two_replicas_share_sign_in_deactivation_and_retrains(browser, pg_url, tmp_path):
     _need_chromium()
     engine = _seed(pg_url)
-    key = secrets.token_urlsafe(48)
     shoot = screenshots_into(tmp_path / "shots")
     with ExitStack() as stack:
-        base_a = stack.enter_context(replica(tmp_path / "a", pg_url, key))
-        base_b = stack.enter_context(replica(tmp_path / "b", pg_url, key))
+        base_a = stack.enter_context(replica(tmp_path / "a", pg_url))
+        base_b = stack.enter_context(replica(tmp_path / "b", pg_url))
         # Signed in on A, signed in on B with the same cookie
         bob = browser.new_context(viewport=VIEWPORT).new_page()
         sign_in(bob, base_a, "bob")

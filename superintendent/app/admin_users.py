@@ -1,4 +1,4 @@
-"""Admin, Users tab: the accounts, a new user, and changes to one user (role, active, password).
+"""Admin, Users tab: the accounts, a new user, and changes to one user (role, active, password, "Sign out everywhere").
 
 The "Change a user" form is keyed to the picked user (its widgets' keys hold
 the user name), so nothing typed or ticked for one user carries over to
@@ -16,11 +16,11 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from superintendent import audit, auth
-from superintendent.app import resources
+from superintendent import audit, auth, sessions
+from superintendent.app import render, resources
 from superintendent.app.guard import Note, guarded_action
 from superintendent.app.login import CurrentUser
-from superintendent.store import session_scope
+from superintendent.store import User, session_scope
 from superintendent.validation import SuperintendentError
 
 DONE_KEY = "admin-users-done"  # the confirmation of the last change, shown after the rerun that redraws the tab
@@ -32,7 +32,7 @@ def users_tab(user: CurrentUser) -> None:
     with session_scope(resources.engine(), write=False) as s:
         users = auth.list_users(s)
     if (done := st.session_state.pop(DONE_KEY, None)) is not None:
-        st.success(done)
+        st.success(done)  # written with the user's name through render.text
     st.dataframe(pd.DataFrame([{"user": u.username, "name": u.display_name, "role": u.role, "active": u.active,
                                 "locked until": u.locked_until.strftime("%Y-%m-%d %H:%M UTC") if u.locked_until else ""}
                                for u in users]), hide_index=True, width="stretch")
@@ -47,7 +47,7 @@ def users_tab(user: CurrentUser) -> None:
             def create(s: Session) -> list[Note]:
                 new = auth.create_user(s, username, password, role, display_name=display)
                 return [Note(audit.AuditAction.user_create, new.username, {"role": new.role, "display_name": new.display_name})]
-            _user_action(user, create, f"User {username.strip().lower()!r} created.", pick=username)
+            _user_action(user, create, f"User {render.text(repr(username.strip().lower()))} created.", pick=username)
     with right:
         st.write("**Change a user**")
         names = [u.username for u in users]
@@ -64,7 +64,23 @@ def users_tab(user: CurrentUser) -> None:
         active = st.checkbox("Active (may log in)", value=chosen.active, key=f"{EDIT_PREFIX}active-{chosen.username}")
         if st.form_submit_button("Apply"):
             change = _changes(chosen.username, shown_role, chosen.active, new_role, active, new_password)
-            _user_action(user, change, f"User {chosen.username!r} updated.")
+            _user_action(user, change, f"User {render.text(repr(chosen.username))} updated.")
+    with right:
+        _sign_out_everywhere(user, chosen)
+
+
+def _sign_out_everywhere(user: CurrentUser, chosen: User) -> None:
+    """"Sign out everywhere": every sign-in of ``chosen`` ends (each browser is signed out at its next click), audited."""
+    with session_scope(resources.engine(), write=False) as s:
+        live = sessions.live_count(s, chosen.id, sessions.Rules.of(resources.settings()))
+    st.caption(f"{live} open sign-in{'s' if live != 1 else ''} (browsers where this user is signed in).")
+    if st.button("Sign out everywhere", key=f"admin-user-sign-out-{chosen.username}",
+                 help="End every sign-in of this user: each browser shows the sign-in form at its next click, and a copy of "
+                      "an old sign-in cookie no longer works. The password stays as it is."):
+        def sign_out(s: Session) -> list[Note]:
+            ended = auth.sign_out_everywhere(s, chosen.username)
+            return [Note(audit.AuditAction.user_sign_out_everywhere, chosen.username, {"ended": ended})]
+        _user_action(user, sign_out, f"User {render.text(repr(chosen.username))} is signed out everywhere.")
 
 
 def _changes(target: str, shown_role: str, shown_active: bool, new_role: str, active: bool,
@@ -95,7 +111,7 @@ def _user_action(user: CurrentUser, action: Callable[[Session], list[Note]], don
     try:
         guarded_action(user, "manage_users", action, audit=lambda notes: notes)
     except SuperintendentError as exc:
-        st.error(str(exc))
+        st.error(render.text(exc))
         return
     st.session_state[DONE_KEY] = done
     if pick:

@@ -1,11 +1,8 @@
-"""Per-process resources: the engine and the retrain scheduler (``st.cache_resource``), settings, the cookie key."""
+"""Per-process resources: the engine and the retrain scheduler (``st.cache_resource``), settings."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
-from pathlib import Path
 
 import streamlit as st
 from sqlalchemy.engine import Engine
@@ -63,21 +60,3 @@ def ensure_scheduler() -> None:
     s = settings()
     if s.run_scheduler:
         get_scheduler(s.resolved_database_url(), s.scheduler_tick_seconds)
-
-
-def cookie_key() -> str:
-    """The login cookie's signing key: from secrets, the environment, or generated once into the data folder."""
-    try:
-        from_secrets = st.secrets.get("cookie_key")
-    except FileNotFoundError:  # no secrets.toml (StreamlitSecretNotFoundError)
-        from_secrets = None
-    key = from_secrets or settings().cookie_key
-    if key:
-        return key
-    path = Path(settings().data_dir) / "cookie_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()

@@ -7,11 +7,10 @@ FLASH = "sp_flash"  # a one-shot message for the Label page
 OWN_CHANGES = "sp_own_changes"  # {project_id: [(time, +1 submit / -1 undo)]}: keeps the cached progress count exact
 SIGNED_IN_RUNS = "sp_signed_in_runs"  # full script runs since this session signed in (see label_view.render_page)
 FIRST_ADMIN_DONE = "sp_first_admin_done"
-SET_COOKIE = "sp_set_cookie"  # the login form just succeeded: set the remember-me cookie in this run (login.current_user)
-
-# streamlit-authenticator's own keys (0.4.x): it reads them to sign the cookie and to log out; login.py sets them.
+# The sign-in (login.py; the rules are superintendent.sessions', the cookie superintendent.app.session_cookie's).
+SESSION = "sp_session_id"  # the sp_user_session row of this tab's sign-in
+HANDOFF = "sp_session_handoff"  # the one-time token the page trades for the HttpOnly cookie, until the browser has it
+IGNORED_COOKIE = "sp_ignored_cookie"  # fingerprint of the cookie this tab's request carried once it is known dead (logged out)
+CLEAR_COOKIE = "sp_clear_cookie"  # (nonce, ended session id): have the browser drop its sign-in cookie
 AUTH_STATUS = "authentication_status"  # True signed in, False the last login failed, None neither
 AUTH_USERNAME = "username"
-AUTH_NAME = "name"
-AUTH_ROLES = "roles"
-AUTH_LOGGED_OUT = "logout"  # True: ignore the remember-me cookie this session's request carried

@@ -87,6 +87,29 @@ class User(SQLModel, table=True):
     created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
 
 
+class UserSession(SQLModel, table=True):
+    """One sign-in of a user in one browser; the rules are :mod:`superintendent.sessions`'.
+
+    The browser's cookie holds a random token; only its SHA-256 (``token_hash``) is stored, so a copy of this
+    table signs nobody in. ``handoff_hash`` is the one-time token the browser trades for that cookie right
+    after the sign-in. A session ends by its timeouts (read off ``created_at`` and ``last_seen_at``) or when
+    ``ended_at`` is set (``end_reason``: a :class:`superintendent.sessions.EndReason` value).
+    """
+
+    __tablename__ = "sp_user_session"
+    __table_args__ = (sa.Index("ix_user_session_user", "user_id"), sa.Index("ix_user_session_created", "created_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="CASCADE"), nullable=False))
+    token_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True, unique=True))
+    handoff_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True, unique=True))
+    handoff_expires_at: dt.datetime | None = _time()
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    last_seen_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    ended_at: dt.datetime | None = _time()
+    end_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(30), nullable=True))
+
+
 class Project(SQLModel, table=True):
     """A project. Its settings are checked, documented and defaulted by
     :class:`superintendent.project_settings.ProjectSettings` (one field per column; a test keeps the defaults alike).
