@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 import html
-import re
 from typing import TYPE_CHECKING
+
+from superintendent.markdown_text import literal
 
 if TYPE_CHECKING:
     from superintendent.queue import Task
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 HELP = ("The latest model's most likely labels for this item. Hints can bias labellers: "
         "an admin turns them on or off per project.")
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$~|#])")
 
 
 class Markup(enum.Enum):
@@ -30,7 +29,7 @@ class Markup(enum.Enum):
 
 
 def _escape(text: str, markup: Markup) -> str:
-    return html.escape(text) if markup is Markup.html else _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return html.escape(text) if markup is Markup.html else literal(text)
 
 
 def _bold(text: str, markup: Markup) -> str:

@@ -117,7 +117,7 @@ def team_tour(browser: Browser, base: str, folder: Path, shoot: Shoot) -> TeamTo
     admin.get_by_label("Label options (one per line or comma-separated)").fill("\n".join(OPTIONS))
     admin.get_by_label("Option descriptions (optional, one per line: option: what it means)", exact=True).fill(
         "pun: the joke turns on a word\ngroan: you sigh more than laugh")
-    admin.get_by_label("Guidelines for labellers (Markdown; HTML is not rendered)", exact=True).fill("Read the **whole** joke first.")
+    admin.get_by_label("Guidelines for labellers (Markdown; HTML and images are shown as text)", exact=True).fill("Read the **whole** joke first.")
     admin.get_by_role("button", name="Create project").click()
     settle(admin)
     admin.get_by_text("Project 'jokes' saved.").first.wait_for(timeout=30_000)

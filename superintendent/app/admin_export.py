@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from superintendent import audit, export
-from superintendent.app import resources
+from superintendent.app import render, resources
 from superintendent.app.guard import Note, guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import all_projects
@@ -56,7 +56,7 @@ def export_tab(user: CurrentUser) -> None:
                                             {"format": fmt, "individual": individual, "bytes": len(exported)}))
         except SuperintendentError as exc:
             bar.empty()
-            st.error(str(exc))
+            st.error(render.text(exc))
         else:
             bar.progress(1.0, text=f"Export ready: {len(data):,} bytes")
             st.session_state["admin-export-bytes"] = (project.id, (fmt, individual, sorted(ls_options.items())), data)

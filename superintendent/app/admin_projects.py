@@ -16,6 +16,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from superintendent import audit, auth, queue
+from superintendent.app import render
 from superintendent.app.guard import Note, guarded_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.resources import engine
@@ -83,7 +84,7 @@ def _model_label(key: str) -> str:
 def projects_tab(user: CurrentUser) -> None:
     projects = {p.name: p for p in all_projects()}
     if (flash := st.session_state.pop(FLASH, None)) is not None:
-        st.success(flash)
+        st.success(flash)  # written with the project's name through render.text
     if NEXT_PICK in st.session_state:  # before the widgets exist: their state may be set only now
         st.session_state[PICK] = pick = st.session_state.pop(NEXT_PICK) or NEW
         _load_form(projects.get(pick))
@@ -108,7 +109,7 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
         options = st.text_area("Label options (one per line or comma-separated)", key=K["options"])
         descriptions = st.text_area("Option descriptions (optional, one per line: option: what it means)", key=K["descriptions"],
                                     help="Shown to labellers as the help of each option's button.")
-        guidelines = st.text_area("Guidelines for labellers (Markdown; HTML is not rendered)", key=K["guidelines"],
+        guidelines = st.text_area("Guidelines for labellers (Markdown; HTML and images are shown as text)", key=K["guidelines"],
                                   help="Shown on the Label page above each item, in a box labellers can open and close.")
         allow_free_text = st.checkbox("Allow a free-text label too", key=K["allow_free_text"])
         preset = st.selectbox("Model", [BY_DATA_TYPE, *MODEL_PRESETS, ""], key=K["model"], format_func=_model_label)
@@ -150,9 +151,9 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
             stored, _ = guarded_action(user, "manage_projects", update,
                                        audit=lambda done: Note(audit.AuditAction.project_update, done[0].name, {"changed": done[1]}))
     except SuperintendentError as exc:
-        st.error(str(exc))
+        st.error(render.text(exc))
         return
-    st.session_state[FLASH] = f"Project {name.strip()!r} saved."
+    st.session_state[FLASH] = f"Project {render.text(repr(name.strip()))} saved."
     st.session_state[NEXT_PICK] = None if project is None else stored.name  # after a create: a fresh form for the next project
     st.rerun()
 
@@ -182,7 +183,7 @@ def _members(user: CurrentUser, project: Project) -> None:
     try:
         added, removed = guarded_action(user, "manage_projects", change, audit=note)
     except SuperintendentError as exc:
-        st.error(str(exc))
+        st.error(render.text(exc))
         return
     st.success(f"Members saved: {len(added)} added, {len(removed)} removed.")
 
@@ -199,19 +200,19 @@ def _archive_and_delete(user: CurrentUser, project: Project) -> None:
             guarded_action(user, "manage_projects", lambda s: queue.set_archived(s, s.get(Project, project.id), not project.archived),
                            audit=lambda stored: Note(action, stored.name, {}))
         except SuperintendentError as exc:
-            st.error(str(exc))
+            st.error(render.text(exc))
             return
-        st.session_state[FLASH] = f"Project {project.name!r} {'restored' if project.archived else 'archived'}."
+        st.session_state[FLASH] = f"Project {render.text(repr(project.name))} {'restored' if project.archived else 'archived'}."
         st.rerun()
-    typed = st.text_input(f"To delete it with all its items, labels and model runs, type its name: {project.name}",
+    typed = st.text_input(f"To delete it with all its items, labels and model runs, type its name: {render.text(project.name)}",
                           key=f"admin-project-delete-name-{project.id}")
     if st.button("Delete project", key=f"admin-project-delete-{project.id}", disabled=typed.strip() != project.name):
         try:
             guarded_action(user, "manage_projects", lambda s: queue.delete_project(s, s.get(Project, project.id), typed),
                            audit=lambda _: Note(audit.AuditAction.project_delete, project.name, {"id": project.id}))
         except SuperintendentError as exc:
-            st.error(str(exc))
+            st.error(render.text(exc))
             return
-        st.session_state[FLASH] = f"Project {project.name!r} deleted."
+        st.session_state[FLASH] = f"Project {render.text(repr(project.name))} deleted."
         st.session_state[NEXT_PICK] = None
         st.rerun()

@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from superintendent.app.render import chart_text
+
 _MAX_UNIT_TICKS = 10  # up to this many, a count axis ticks at every whole number
 
 
@@ -33,7 +35,7 @@ def whole_numbers(fig: go.Figure, values: Iterable[float], axis: str = "y") -> g
 
 
 def per_class_bar(per_class: dict[str, int]) -> go.Figure:
-    frame = pd.DataFrame({"label": [str(k) for k in per_class], "annotations": list(per_class.values())})
+    frame = pd.DataFrame({"label": [chart_text(k) for k in per_class], "annotations": list(per_class.values())})
     fig = px.bar(frame, x="label", y="annotations", title="Annotations per label")
     categorical(fig, "x")
     whole_numbers(fig, frame["annotations"])
@@ -41,7 +43,7 @@ def per_class_bar(per_class: dict[str, int]) -> go.Figure:
 
 
 def per_user_bar(users: pd.DataFrame) -> go.Figure:
-    fig = px.bar(users.assign(user=users["user"].astype(str)), x="user", y="labels",
+    fig = px.bar(users.assign(user=users["user"].map(chart_text)), x="user", y="labels",
                  hover_data=["labels_per_hour", "median_seconds"], title="Labels per labeller")
     categorical(fig, "x")
     whole_numbers(fig, users["labels"])
@@ -56,6 +58,7 @@ def timeline_chart(timeline: pd.DataFrame, timezone: str | None = None) -> go.Fi
             shown = timeline.assign(created_at=timeline["created_at"].dt.tz_convert(timezone))
         except (KeyError, ValueError):  # an unknown zone name: stay in UTC
             timezone = None
+    shown = shown.assign(user=shown["user"].map(chart_text))
     fig = px.line(shown, x="created_at", y="labels", color="user", markers=True, title="Labels over time", line_shape="hv")
     whole_numbers(fig, timeline["labels"])
     fig.update_xaxes(tickformat="%H:%M\n%b %d", hoverformat="%Y-%m-%d %H:%M")
@@ -72,7 +75,7 @@ def score_chart(runs: pd.DataFrame) -> go.Figure:
 
 
 def confusion_heatmap(confusion: dict) -> go.Figure:
-    labels = [str(label) for label in confusion.get("labels", [])]
+    labels = [chart_text(label) for label in confusion.get("labels", [])]
     fig = px.imshow(confusion.get("matrix", []), x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
                     labels=dict(x="predicted", y="true", color="items"), title="Confusion matrix (cross-validation)")
     categorical(fig, "x")

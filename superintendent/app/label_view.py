@@ -74,7 +74,7 @@ def _act(action: Action, project: Project, user_id: int, item_id: int | None = N
     except Refused:
         st.rerun()  # from a callback: a full-app rerun, where login.current_user signs this session out
     except SuperintendentError as exc:
-        st.session_state[state.FLASH] = str(exc)
+        st.session_state[state.FLASH] = render.text(exc)  # the message may quote the label typed
         return
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         # Rolled back (or, if the connection dropped while committing, possibly stored: a label stored
@@ -150,7 +150,7 @@ def _labelling(project: Project, user: CurrentUser) -> None:
             with session_scope(engine) as s:
                 tasks[project.id] = queue.act(s, project, user.id, Action.claim).task
         except queue.NotAllowedError as exc:  # taken off the project (or it was archived) since the picker was drawn
-            st.warning(f"{exc}.")
+            st.warning(render.text(f"{exc}."))
             return
     task = tasks[project.id]
     total, labelled = _progress(project)
@@ -171,14 +171,15 @@ def _labelling(project: Project, user: CurrentUser) -> None:
     if project.label_mode == "multi":
         cols = st.columns(min(len(project.options), 5) or 1)
         for i, option in enumerate(project.options):
-            cols[i % len(cols)].checkbox(str(option), key=f"label-multi-{i}")
+            cols[i % len(cols)].checkbox(render.text(option), key=f"label-multi-{i}")
         st.button("Submit", key="label-submit", type="primary", shortcut="Enter", on_click=_submit_multi,
                   args=(project, user.id, task.item_id))
     else:
         cols = st.columns(min(len(project.options), 5) or 1)
         for i, (option, key) in enumerate(zip(project.options, option_shortcuts(project.options))):
-            cols[i % len(cols)].button(str(option), key=f"label-opt-{i}", shortcut=key, width="stretch",
-                                       help=project.option_descriptions.get(str(option)) or None,
+            description = project.option_descriptions.get(str(option))
+            cols[i % len(cols)].button(render.text(option), key=f"label-opt-{i}", shortcut=key, width="stretch",
+                                       help=render.text(description) if description else None,
                                        on_click=_act, args=(Action.submit, project, user.id, task.item_id, option))
     if project.allow_free_text or not project.options:
         st.text_input("Other label", key="label-free-text", placeholder="type a label")
@@ -211,11 +212,12 @@ def _change_own(project: Project, user: CurrentUser, item_id: int) -> None:
     try:
         changed = guarded_action(user, "label", lambda s: queue.change_own_label(s, project, user.id, item_id, value))
     except SuperintendentError as exc:
-        st.session_state[RECENT_FLASH] = ("warning", str(exc))
+        st.session_state[RECENT_FLASH] = ("warning", render.text(exc))
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         st.session_state[RECENT_FLASH] = ("warning", DATABASE_MESSAGE)
     else:
-        st.session_state[RECENT_FLASH] = ("success", f"Changed to {_show(value)}." if changed else "That was the label already.")
+        st.session_state[RECENT_FLASH] = ("success", f"Changed to {render.text(_show(value))}." if changed
+                                          else "That was the label already.")
 
 
 @st.fragment
@@ -270,10 +272,11 @@ def _empty_queue_caption(engine: Any, project: Project) -> str:
 
 
 def show_guidelines(project: Project) -> None:
-    """The project's guidelines (Markdown, raw HTML not rendered) in a collapsible box above the item."""
+    """The project's guidelines (Markdown; raw HTML and images shown as text: :func:`render.guidelines`) in a
+    collapsible box above the item."""
     if project.guidelines:
         with st.expander("Guidelines", expanded=False, key=f"label-guidelines-{project.id}"):
-            st.markdown(project.guidelines, unsafe_allow_html=False)
+            render.guidelines(project.guidelines)
 
 
 def render_page(user: CurrentUser) -> None:

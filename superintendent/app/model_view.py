@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from superintendent import audit, reports
 from superintendent.al import stopping
-from superintendent.app import charts, resources
+from superintendent.app import charts, render, resources
 from superintendent.app.guard import Note, guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
@@ -116,7 +116,7 @@ def render_page(user: CurrentUser) -> None:
     engine = resources.engine()
     schedule = project_schedule(engine, project)
     model_name = project.model_factory or MODEL_PRESETS.get(project.model_preset or "", "none set")
-    st.markdown(f"**Model:** {model_name}  \n**Acquisition function:** {project.acquisition_function} "
+    st.markdown(f"**Model:** {render.text(model_name)}  \n**Acquisition function:** {render.text(project.acquisition_function)} "
                 f"(shuffle {project.shuffle_prop:.0%})  \n**Schedule:** {schedule.description}")
     if user.can("retrain"):
         if st.button("Retrain now", key="model-retrain", type="primary"):
@@ -124,7 +124,7 @@ def render_page(user: CurrentUser) -> None:
                 try:
                     run = _retrain_now(user, project)
                 except SuperintendentError as exc:
-                    st.error(str(exc))
+                    st.error(render.text(exc))
                     run = None
                 else:
                     if run is None:
@@ -139,7 +139,8 @@ def render_page(user: CurrentUser) -> None:
     table = reports.runs_frame(runs, numbers, timezone=st.context.timezone)
     latest = runs[0]
     if latest.status == "failed":
-        st.error(f"The latest run failed:\n\n```\n{latest.message}\n```")
+        st.error("The latest run failed:")
+        st.code(latest.message or "", language=None, wrap_lines=True)  # the error as it came, shown as plain text
     if table["score"].notna().any():
         st.plotly_chart(charts.score_chart(table), width="stretch", key="model-score")
     render_stopping(runs, numbers)

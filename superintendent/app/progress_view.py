@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from superintendent import agreement, queue, reports
 from superintendent.al.agreement import ALPHA, describe
-from superintendent.app import charts, resources
+from superintendent.app import charts, render, resources
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
 from superintendent.store import Project, session_scope
@@ -120,7 +120,8 @@ def _disagreement_table(engine: Engine, project: Project, table: pd.DataFrame) -
 
 
 def per_labeller_chart(table: pd.DataFrame) -> go.Figure:
-    shown = table.assign(kappa=table["kappa"].astype(float), note=table["reason"].where(table["kappa"].isna(), ""))
+    shown = table.assign(kappa=table["kappa"].astype(float), note=table["reason"].where(table["kappa"].isna(), ""),
+                         user=table["user"].map(render.chart_text))
     fig = px.bar(shown, x="user", y="kappa", hover_data={"items": True, "agreement": ":.0%", "note": True},
                  title="Each labeller vs the others' majority (Cohen's kappa)")
     lowest = shown["kappa"].min()  # NaN when every kappa is undefined
@@ -133,7 +134,7 @@ def per_class_chart(table: pd.DataFrame, statistic: str) -> go.Figure:
     long = table.melt(id_vars=["label", "votes"], value_vars=["value", "specific_agreement"], var_name="figure", value_name="score")
     long["score"] = long["score"].astype(float)
     long["figure"] = long["figure"].map({"value": f"{statistic} (this class vs the rest)", "specific_agreement": "specific agreement"})
-    long["label"] = long["label"].astype(str)
+    long["label"] = long["label"].map(render.chart_text)
     fig = px.bar(long, x="label", y="score", color="figure", barmode="group", hover_data=["votes"], title="Agreement per class")
     charts.categorical(fig, "x")
     return fig.update_layout(height=340, margin={"t": 40, "b": 10}, legend_title_text="", legend={"orientation": "h", "y": -0.2})
@@ -141,6 +142,7 @@ def per_class_chart(table: pd.DataFrame, statistic: str) -> go.Figure:
 
 def pairwise_heatmap(pairs: pd.DataFrame) -> go.Figure:
     both = pd.concat([pairs, pairs.rename(columns={"user_a": "user_b", "user_b": "user_a"})])
+    both = both.assign(user_a=both["user_a"].map(render.chart_text), user_b=both["user_b"].map(render.chart_text))
     matrix = both.pivot(index="user_a", columns="user_b", values="kappa").astype(float)
     fig = px.imshow(matrix, text_auto=".2f", zmin=-1, zmax=1, color_continuous_scale="RdBu",
                     labels={"x": "labeller", "y": "labeller", "color": "kappa"}, title="Cohen's kappa for each pair of labellers")

@@ -1,8 +1,18 @@
-"""Show one item by what it is: an image array, an image file, text, or a table row. Text is always shown as text."""
+"""Show one item by what it is: an image array, an image file, text, or a table row. Text is always shown as text.
+
+Every string that came from an upload, a label, a user or a project name and is drawn where Streamlit reads
+Markdown (captions, alerts, headers, ``st.table`` cells, widget labels such as label buttons, ``help``) goes
+through :func:`text` first, so it shows as its own characters: never an image fetched from another host, a link,
+a colour or an icon (:mod:`superintendent.markdown_text` holds the rule). Guidelines are the admin's Markdown,
+drawn by :func:`guidelines` without raw HTML and without images. Charts' categories (labels, user names) go
+through :func:`chart_text`. ``st.dataframe``, ``st.text``, ``st.code`` and the options of select boxes show plain
+text already.
+"""
 
 from __future__ import annotations
 
 import base64
+import html
 import io
 from pathlib import Path
 from typing import Any
@@ -14,6 +24,36 @@ from PIL import Image
 
 from superintendent.app import resources
 from superintendent.images import DISPLAY_PIXELS, ZOOM_PIXELS, array_to_image, is_image_array, scaled_to
+from superintendent.markdown_text import literal, without_images
+
+
+def text(value: Any) -> str:
+    """``value`` (an uploaded string, a label, an id, a user or project name) as Markdown that shows exactly its
+    characters; put it into any string Streamlit reads as Markdown, e.g. ``st.success(f"Corrected to {text(label)}.")``."""
+    return literal(value)
+
+
+def guidelines(markdown: str) -> None:
+    """A project's guidelines: the admin's Markdown, with raw HTML shown as text and every image shown as its
+    Markdown text (``![x](http://...)``), so no reader's browser fetches anything from another host."""
+    st.markdown(without_images(markdown), unsafe_allow_html=False)
+
+
+def chart_text(value: Any) -> str:
+    """A label, user name or id as a plotly chart shows it literally: plotly reads ``<b>``, ``<br>``, ``<a href=...>``
+    and HTML entities in axis, legend and hover text, so ``<``, ``>`` and ``&`` go in as entities."""
+    return html.escape(str(value), quote=False)
+
+
+def _table(frame: pd.DataFrame) -> None:
+    """``st.table`` reads its cells and headers as Markdown: strings go through :func:`text`; numbers stay numbers."""
+    shown = frame.copy()
+    for col in shown.columns:
+        if shown[col].dtype == object or pd.api.types.is_string_dtype(shown[col]):
+            shown[col] = [text(v) if isinstance(v, str) else v for v in shown[col]]
+    shown.index = [text(i) if isinstance(i, str) else i for i in shown.index]
+    shown.columns = [text(c) if isinstance(c, str) else c for c in shown.columns]
+    st.table(shown)
 
 def _safe_upload_path(path: str) -> Path | None:
     """Only files under the app's upload folder are shown."""
@@ -23,10 +63,12 @@ def _safe_upload_path(path: str) -> Path | None:
 
 
 def _show_image(image: Image.Image, *, caption: str = "", crisp: bool | None = None) -> None:
-    """An image at a readable size (long side at least 256 px), and a "Zoom" button that shows it larger."""
-    st.image(scaled_to(image, DISPLAY_PIXELS, crisp=crisp), caption=caption or None, output_format="PNG")
+    """An image at a readable size (long side at least 256 px), and a "Zoom" button that shows it larger.
+    The caption (a file name from the upload) is Markdown to Streamlit: it goes through :func:`text`."""
+    caption = text(caption) if caption else None
+    st.image(scaled_to(image, DISPLAY_PIXELS, crisp=crisp), caption=caption, output_format="PNG")
     with st.popover("Zoom", help="show the image larger"):
-        st.image(scaled_to(image, ZOOM_PIXELS, crisp=crisp), caption=caption or None, output_format="PNG")
+        st.image(scaled_to(image, ZOOM_PIXELS, crisp=crisp), caption=caption, output_format="PNG")
 
 
 def show_item(data: Any, data_type: str = "any", display_columns: list[str] | None = None) -> None:
@@ -52,9 +94,9 @@ def show_item(data: Any, data_type: str = "any", display_columns: list[str] | No
         row = data.to_dict() if isinstance(data, pd.Series) else data
         if display_columns:
             row = {k: v for k, v in row.items() if k in display_columns}
-        st.table(pd.DataFrame({"value": [str(v) for v in row.values()]}, index=[str(k) for k in row]))
+        _table(pd.DataFrame({"value": [str(v) for v in row.values()]}, index=[str(k) for k in row]))
     elif isinstance(data, np.ndarray):
-        st.table(pd.DataFrame(np.atleast_2d(data)))
+        _table(pd.DataFrame(np.atleast_2d(data)))
     else:
         with st.container(border=True):
             st.text(repr(data))

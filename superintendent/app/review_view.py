@@ -49,12 +49,13 @@ def _correct(project: Project, user: CurrentUser, item_id: int, clear: bool) -> 
     try:
         changed = guarded_action(user, "review", write)
     except SuperintendentError as exc:
-        st.session_state[FLASH] = ("error", str(exc))
+        st.session_state[FLASH] = ("error", render.text(exc))
         return
     if clear:
         message = "Correction removed: the labellers' consensus counts again." if changed else "This item has no correction."
     else:
-        message = f"Corrected to {show_label(value)}." if changed else f"The item was already corrected to {show_label(value)}."
+        shown = render.text(show_label(value))
+        message = f"Corrected to {shown}." if changed else f"The item was already corrected to {shown}."
     st.session_state[FLASH] = ("success", message)
 
 
@@ -126,18 +127,19 @@ def _list(project: Project, filters: dict[str, Any]) -> tuple[queue.ReviewPage, 
 def _item(project: Project, user: CurrentUser, item_id: int) -> None:
     with session_scope(resources.engine(), write=False) as s:
         history = queue.item_history(s, project, item_id)
-    st.subheader(render.snippet(history.data, project.display_columns, 60))
-    st.caption(f"id {history.external_id}")
+    st.subheader(render.text(render.snippet(history.data, project.display_columns, 60)), anchor=False)
+    st.caption(f"id {render.text(history.external_id)}")
     left, right = st.columns([1, 1])
     with left:
         render.show_item(history.data, project.data_type, project.display_columns)
     with right:
         st.dataframe(pd.DataFrame([{"labeller": g.username, "label": show_label(g.label), "when (UTC)": g.created_at,
                                     "seconds": g.time_taken} for g in history.annotations]), hide_index=True, width="stretch")
-        st.markdown(f"**Consensus:** {show_label(history.consensus)}" + (" — a tie" if history.tie else "")
-                    + f"  \n**Corrected label:** {show_label(history.reviewed)}"
-                    + (f" (by {history.reviewed_by}, {history.reviewed_at:%Y-%m-%d %H:%M} UTC)" if history.reviewed is not None else "")
-                    + f"  \n**Used for training and export:** {show_label(history.final)}")
+        st.markdown(f"**Consensus:** {render.text(show_label(history.consensus))}" + (" — a tie" if history.tie else "")
+                    + f"  \n**Corrected label:** {render.text(show_label(history.reviewed))}"
+                    + (f" (by {render.text(history.reviewed_by)}, {history.reviewed_at:%Y-%m-%d %H:%M} UTC)"
+                       if history.reviewed is not None else "")
+                    + f"  \n**Used for training and export:** {render.text(show_label(history.final))}")
         current = history.reviewed if history.reviewed is not None else history.consensus
         if project.label_mode == "multi":
             st.multiselect("Corrected labels", project.options, key=f"review-new-labels-{item_id}",
@@ -178,4 +180,4 @@ def render_page(user: CurrentUser) -> None:
     try:
         _item(project, user, item_id)
     except SuperintendentError as exc:
-        st.error(str(exc))
+        st.error(render.text(exc))

@@ -2,7 +2,10 @@
 
 * :mod:`~superintendent.export.tables`: CSV, JSON and Parquet tables, one row
   per finished item with its final label (the default), or with
-  ``individual=True`` one row per annotation beside the item's label;
+  ``individual=True`` one row per annotation beside the item's label; a CSV
+  text cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``,
+  tab, carriage return first) gets a single quote in front unless
+  ``raw_csv=True``;
 * :mod:`~superintendent.export.jsonl`: JSON Lines of items, every item and
   every annotation, to import again without loss;
 * :mod:`~superintendent.export.label_studio`: Label Studio tasks.
@@ -22,14 +25,15 @@ from sqlalchemy.engine import Engine
 
 from superintendent.export.jsonl import export_jsonl, write_jsonl
 from superintendent.export.label_studio import DEFAULT_FROM_NAME, EMAIL_DOMAIN, export_label_studio, write_label_studio
-from superintendent.export.tables import (TABLE_FORMATS, annotations_frame, annotations_table, export_table, labels_frame, shown_fields,
-                                          write_table)
+from superintendent.export.tables import (TABLE_FORMATS, annotations_frame, annotations_table, check_raw_csv, export_table, labels_frame,
+                                          neutralise_formula, shown_fields, write_table)
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
 
 __all__ = [
     "DEFAULT_FROM_NAME", "EMAIL_DOMAIN", "EXTENSIONS", "FORMATS", "TABLE_FORMATS", "annotations_frame", "annotations_table",
-    "export_jsonl", "export_label_studio", "export_labels", "export_table", "labels_frame", "shown_fields", "write_labels",
+    "export_jsonl", "export_label_studio", "export_labels", "export_table", "labels_frame", "neutralise_formula", "shown_fields",
+    "write_labels",
 ]
 
 FORMATS = {"csv": "text/csv", "json": "application/json", "parquet": "application/vnd.apache.parquet",
@@ -39,12 +43,13 @@ EXTENSIONS = {"csv": "csv", "json": "json", "parquet": "parquet", "jsonl": "json
 
 def write_labels(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, individual: bool = False,
                  from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None, image_value: str = "path",
-                 progress: Callable[[float], Any] | None = None) -> None:
+                 progress: Callable[[float], Any] | None = None, raw_csv: bool = False) -> None:
     """Write the project's labels to ``out`` in ``fmt`` (see :func:`export_labels`), a batch of items at a time (CSV,
     JSON, JSON Lines and Label Studio stream; Parquet and ``individual`` tables are built whole);
     ``progress(fraction)`` reports how far it is."""
     if fmt not in FORMATS:
         raise ValidationError(f"export format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    check_raw_csv(fmt, raw_csv)
     if individual and fmt not in TABLE_FORMATS:
         raise ValidationError(f"individual annotations are an option of the table formats ({', '.join(TABLE_FORMATS)}); "
                               f"{fmt} always holds every annotation")
@@ -53,20 +58,26 @@ def write_labels(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, 
     elif fmt == "label-studio":
         write_label_studio(engine, project, out, from_name=from_name, to_name=to_name, image_value=image_value, progress=progress)
     else:
-        write_table(engine, project, fmt, out, individual=individual, progress=progress)
+        write_table(engine, project, fmt, out, individual=individual, progress=progress, raw_csv=raw_csv)
 
 
 def export_labels(engine: Engine, project: Project, fmt: str, *, individual: bool = False,
-                  from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None, image_value: str = "path") -> bytes:
+                  from_name: str = DEFAULT_FROM_NAME, to_name: str | None = None, image_value: str = "path",
+                  raw_csv: bool = False) -> bytes:
     """The project's labels as a file's bytes.
 
     ``csv`` / ``json`` / ``parquet``: the table of :func:`labels_frame`
     (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet): the
     external id as uploaded, the shown fields, the label, who labelled and when.
+    In CSV, a text cell or header that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    (and is not a plain number such as ``-3.5``) gets a single quote in front, so a spreadsheet shows it as
+    text instead of running it as a formula (OWASP, "CSV Injection"); ``raw_csv=True`` writes the values as
+    they are. JSON, JSON Lines, Parquet and Label Studio always hold the values as they are.
     ``jsonl``: one object per item (:func:`export_jsonl`).
     ``label-studio``: Label Studio tasks (:func:`export_label_studio`;
     ``from_name``, ``to_name`` and ``image_value`` are passed on).
     """
     buffer = io.BytesIO()
-    write_labels(engine, project, fmt, buffer, individual=individual, from_name=from_name, to_name=to_name, image_value=image_value)
+    write_labels(engine, project, fmt, buffer, individual=individual, from_name=from_name, to_name=to_name, image_value=image_value,
+                 raw_csv=raw_csv)
     return buffer.getvalue()

@@ -3,12 +3,21 @@
 :func:`annotations_table` is the one place annotations become a DataFrame;
 the exports, the Progress page's figures (:mod:`superintendent.reports`) and
 the agreement statistics all start from it.
+
+CSV is opened in spreadsheets, which run a cell that begins with ``=``, ``+``,
+``-`` or ``@`` (or a tab or carriage return) as a formula. Every text cell
+and header of a CSV export that begins so is written with a single quote in
+front (:func:`neutralise_formula`, OWASP's advice on CSV injection), unless
+``raw_csv=True``; numbers, and text that is a plain number such as ``-3.5``,
+stay as they are. Lines end with CRLF, so a cell holding a line break is
+quoted and stays one cell. JSON and Parquet are written as the values are.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -23,8 +32,8 @@ from superintendent.store.db import session_scope
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
 
-__all__ = ["TABLE_FORMATS", "annotations_frame", "annotations_table", "export_table", "finished_batches", "labels_frame", "shown_fields",
-           "write_table"]
+__all__ = ["FORMULA_STARTS", "TABLE_FORMATS", "annotations_frame", "annotations_table", "check_raw_csv", "export_table", "finished_batches",
+           "labels_frame", "neutralise_formula", "shown_fields", "write_table"]
 
 TABLE_FORMATS = ("csv", "json", "parquet")
 
@@ -148,10 +157,34 @@ def _text_labels(values: Any, multi: bool) -> list[Any]:
     return [None if v is None else str(v) for v in values]
 
 
-def _csv_labels(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet runs as a formula at the start of a cell (OWASP)
+# Lines end with CRLF (RFC 4180), so the CSV writer quotes every cell holding a carriage return or a line feed: a bare
+# carriage return inside a cell would start a new row in a spreadsheet, and what follows it a new cell (a formula).
+CSV_LINE_END = "\r\n"
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise_formula(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (it begins with one of ``FORMULA_STARTS``) with a single
+    quote in front: ``=HYPERLINK(...)`` is written ``'=HYPERLINK(...)``. Anything else as it is: numbers, and text
+    that is a plain number (``-3.5``, ``+1``, ``-2e3``), which a spreadsheet reads as that number."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _csv_frame(frame: pd.DataFrame, label_columns: Sequence[str], raw: bool) -> pd.DataFrame:
+    """The frame as CSV writes it: multi-label values as ``a;b``; unless ``raw``, every text cell and header through
+    :func:`neutralise_formula` (numeric and boolean columns are left alone)."""
     out = frame.copy()
-    for col in columns:
+    for col in label_columns:
         out[col] = [";".join(map(str, v)) if isinstance(v, list) else v for v in out[col]]
+    if raw:
+        return out
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = pd.Series([neutralise_formula(v) for v in out[col]], index=out.index, dtype="object")
+    out.columns = [neutralise_formula(c) for c in out.columns]
     return out
 
 
@@ -167,16 +200,19 @@ def _json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def write_table(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, individual: bool = False,
-                progress: Callable[[float], Any] | None = None) -> None:
+                progress: Callable[[float], Any] | None = None, raw_csv: bool = False) -> None:
     """Write the table of :func:`labels_frame` to ``out``. CSV and JSON of the finished items are written batch by
-    batch (a million items never sit in memory at once); Parquet and ``individual`` build the table first."""
+    batch (a million items never sit in memory at once); Parquet and ``individual`` build the table first.
+    CSV cells that a spreadsheet would run as formulas get a single quote in front (:func:`neutralise_formula`)
+    unless ``raw_csv=True``."""
     if fmt not in TABLE_FORMATS:
         raise ValidationError(f"a table is written as {', '.join(TABLE_FORMATS)}; got {fmt!r}")
+    check_raw_csv(fmt, raw_csv)
     label_columns = ["label", "consensus"] if individual else ["label"]
     if individual or fmt == "parquet":
         frame = labels_frame(engine, project, individual=individual)
         if fmt == "csv":
-            out.write(_csv_labels(frame, label_columns).to_csv(index=False).encode("utf-8"))
+            out.write(_csv_frame(frame, label_columns, raw_csv).to_csv(index=False, lineterminator=CSV_LINE_END).encode("utf-8"))
         elif fmt == "json":
             out.write(json.dumps(_json_records(frame), ensure_ascii=False, indent=1, default=str).encode("utf-8"))
         else:
@@ -194,7 +230,8 @@ def write_table(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, i
         frame = _frame(fields, rows)
         if fmt == "csv":
             if first or len(frame):
-                out.write(_csv_labels(frame, label_columns).to_csv(index=False, header=first).encode("utf-8"))
+                out.write(_csv_frame(frame, label_columns, raw_csv).to_csv(index=False, header=first, lineterminator=CSV_LINE_END)
+                          .encode("utf-8"))
                 first = False
             continue
         for record in _json_records(frame):
@@ -204,8 +241,15 @@ def write_table(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, i
         out.write(b"\n]" if not first else b"]")
 
 
-def export_table(engine: Engine, project: Project, fmt: str, *, individual: bool = False) -> bytes:
-    """The table of :func:`labels_frame` as a file's bytes (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet)."""
+def check_raw_csv(fmt: str, raw_csv: bool) -> None:
+    """``raw_csv`` is an option of CSV only: asked for with another format, a message saying so."""
+    if raw_csv and fmt != "csv":
+        raise ValidationError(f"raw_csv (--raw-csv) applies to the csv format; {fmt} is always written with the values as they are")
+
+
+def export_table(engine: Engine, project: Project, fmt: str, *, individual: bool = False, raw_csv: bool = False) -> bytes:
+    """The table of :func:`labels_frame` as a file's bytes (multi-label values are ``a;b`` in CSV, lists in JSON and Parquet;
+    CSV formulas neutralised unless ``raw_csv=True``, see :func:`write_table`)."""
     buffer = io.BytesIO()
-    write_table(engine, project, fmt, buffer, individual=individual)
+    write_table(engine, project, fmt, buffer, individual=individual, raw_csv=raw_csv)
     return buffer.getvalue()
