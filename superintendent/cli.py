@@ -132,18 +132,32 @@ def _columns(text: str | None) -> list[str] | None:
     return None if text is None else [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _user_map(pairs: list[str] | None) -> dict[str, str]:
+    """``--map-user NAME=USER`` options as {annotator in the file: user here} (split at the last '=')."""
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        name, sep, user = pair.rpartition("=")
+        if not sep or not name or not user.strip():
+            raise ValidationError(f"--map-user takes ANNOTATOR=USER (an annotator named in the file, a user here); got {pair!r}")
+        if name in out:
+            raise ValidationError(f"--map-user gives {name!r} twice; map each annotator once")
+        out[name] = user.strip()
+    return out
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from superintendent import importing, ingest
 
+    user_map = _user_map(args.map_user)
     engine = _engine(args, create=False)
     project = _project(engine, args.project)
     path = Path(args.file)
     if not path.is_file():
         raise ValidationError(f"no file {str(path)!r}")
     settings = get_settings()
-    limits = ingest.ImportLimits(max_bytes=settings.max_upload_mb * 1024 * 1024)
+    limits = ingest.ImportLimits.from_settings(settings)
     if path.stat().st_size > limits.max_bytes:
         raise ValidationError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is {settings.max_upload_mb} MB "
                               "(set SUPERINTENDENT_MAX_UPLOAD_MB to change it)")
@@ -156,7 +170,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     elif args.data_key is not None or args.from_name is not None:
         raise ValidationError(f"--data-key and --from-name apply to Label Studio tasks; {path.name} is read as {fmt}")
     if fmt in ("csv", "parquet", "json", "jsonl"):
-        columns = list(ingest.read_table(data, fmt, limits).columns)
+        columns = list(ingest.read_table(data, fmt, limits, name=path.name).columns)
         skip = {args.label_column, args.id_column}
         display = _columns(args.display_columns) or [c for c in columns if c not in skip]
         model = _columns(args.model_columns) or display
@@ -167,8 +181,15 @@ def cmd_import(args: argparse.Namespace) -> int:
                                         limits=limits, upload_dir=settings.upload_dir, fmt=fmt,
                                         allow_free_text=project.allow_free_text, data_key=args.data_key, from_name=args.from_name)
     with tqdm(total=prepared.n_rows, unit="item", desc=f"importing into {project.name}", file=sys.stderr) as bar:
-        result = importing.import_prepared(engine, project, prepared, progress=lambda f: bar.update(round(f * prepared.n_rows) - bar.n))
+        result = importing.import_prepared(engine, project, prepared, progress=lambda f: bar.update(round(f * prepared.n_rows) - bar.n),
+                                           user_map=user_map)
     print(f"imported into {project.name!r}: {result.describe()}")
+    kept = [a.identity for a in importing.annotators(prepared) if a.name not in user_map]
+    parts = [f"{name} -> {user}" for name, user in user_map.items()]
+    if kept:
+        parts.append(f"{len(kept):,} as import-only accounts ({', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''})")
+    if parts:
+        print("annotators: " + "; ".join(parts))
     return 0
 
 
@@ -178,7 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     engine = _engine(args, create=False)
     project = _project(engine, args.project)
     data = export.export_labels(engine, project, args.format, individual=args.individual, from_name=args.from_name,
-                                   to_name=args.to_name, image_value=args.image_value)
+                                   to_name=args.to_name, image_value=args.image_value, raw_csv=args.raw_csv)
     Path(args.output).write_bytes(data)
     print(f"wrote {len(data):,} bytes of {project.name!r} labels to {args.output}")
     return 0
@@ -301,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the file as this format (default: from its extension and content; Label Studio tasks are recognised)")
     p.add_argument("--data-key", help="Label Studio: the key of each task's data that holds the item (default: the only one)")
     p.add_argument("--from-name", help="Label Studio: the Choices control whose choices are the labels (default: the only one)")
+    p.add_argument("--map-user", action="append", metavar="ANNOTATOR=USER",
+                   help="Label Studio / items JSON Lines: give this annotator's labels (and reviews) to this existing user; "
+                        "repeat for several. Unmapped annotators get import-only accounts _import:<name> (they cannot sign in)")
 
     p = command("export", "write a project's labels to a file", cmd_export)
     p.add_argument("project")
@@ -308,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="csv/json/parquet: a table of labels; jsonl: one object per item; label-studio: Label Studio tasks")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--individual", action="store_true", help="tables: one row per annotation (who, what, when) beside the consensus")
+    p.add_argument("--raw-csv", action="store_true",
+                   help="csv: write cells as they are; by default a cell starting with = + - @ (a spreadsheet formula) gets a ' in front")
     p.add_argument("--from-name", default="label", help="label-studio: name of the Choices control (default: label)")
     p.add_argument("--to-name", help="label-studio: name of the object the choices label (default: the data key, e.g. text)")
     p.add_argument("--image-value", choices=["path", "name"], default="path",

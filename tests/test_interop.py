@@ -83,12 +83,17 @@ def usernames(engine):
         return set(s.execute(sa.select(User.username)).scalars())
 
 
-def import_file(engine, project, filename, data, upload_dir, **kwargs):
+def import_file(engine, project, filename, data, upload_dir, user_map=None, **kwargs):
     with session_scope(engine, write=False) as s:
         proj = queue.get_project(s, project.id)
     prepared = ingest.prepare_upload(filename, data, options=proj.options, label_mode=proj.label_mode, upload_dir=upload_dir,
                                      allow_free_text=proj.allow_free_text, **kwargs)
-    return importing.import_prepared(engine, proj, prepared)
+    return importing.import_prepared(engine, proj, prepared, user_map=user_map)
+
+
+# A copy on the same server: the admin maps the file's annotators to their own accounts (unmapped, they would get
+# import-only accounts "_import:<name>").
+SAME = {u: u for u in ("alice", "bob", "carol")}
 
 
 def png(colour, size=(6, 4)) -> bytes:
@@ -141,7 +146,7 @@ def test_export_then_import_into_a_fresh_project_keeps_everything(engine, tmp_pa
     data = export.export_labels(engine, source, fmt)
     assert ingest.detect_format(f"out.{export.EXTENSIONS[fmt]}", data) == ("label-studio" if fmt == "label-studio" else "items-jsonl")
     copy = new_project(engine, "copy", options=["cat", "dog", "bird"], label_mode=label_mode, annotations_per_item=2)
-    result = import_file(engine, copy, f"out.{export.EXTENSIONS[fmt]}", data, tmp_path / "uploads")
+    result = import_file(engine, copy, f"out.{export.EXTENSIONS[fmt]}", data, tmp_path / "uploads", user_map=SAME)
     assert (result.added, result.labelled) == (4, 5)
     before, after = state(engine, source), state(engine, copy)
     assert after == before
@@ -149,7 +154,7 @@ def test_export_then_import_into_a_fresh_project_keeps_everything(engine, tmp_pa
     assert len(items) == 4 and len(annotations) == 5 and len(consensus) == 2
     assert sorted(tie for _, tie in consensus.values()) == [False, True]
     # importing the same file again changes nothing
-    again = import_file(engine, copy, f"out.{export.EXTENSIONS[fmt]}", data, tmp_path / "uploads")
+    again = import_file(engine, copy, f"out.{export.EXTENSIONS[fmt]}", data, tmp_path / "uploads", user_map=SAME)
     assert again.added == 0 and state(engine, copy) == before
 
 
@@ -164,7 +169,7 @@ def test_image_project_travels_as_a_label_studio_zip_to_another_server(engine, t
     assert ingest.detect_format("bundle.zip", bundle) == "label-studio"
     copy = new_project(engine, "copy", options=["cat", "dog", "bird"], annotations_per_item=2)
     other_server = tmp_path / "elsewhere"
-    assert import_file(engine, copy, "bundle.zip", bundle, other_server).added == 4
+    assert import_file(engine, copy, "bundle.zip", bundle, other_server, user_map=SAME).added == 4
     items_before, ann_before, cons_before = state(engine, source)
     items_after, ann_after, cons_after = state(engine, copy)
     assert ann_after == ann_before and cons_after == cons_before
@@ -196,10 +201,10 @@ def test_label_studio_to_us_to_label_studio_keeps_the_fields_we_carry(engine, tm
     assert (result.added, result.labelled) == (3, 3)
     items, annotations, consensus = state(engine, project)
     assert items == {"11": "purrs", "12": "barks", "13": "tweets"}
-    assert set(annotations) == {("11", "ann@lab.org"), ("11", "ls-7"), ("12", "ann@lab.org")}
+    assert set(annotations) == {("11", "_import:ann@lab.org"), ("11", "_import:ls-7"), ("12", "_import:ann@lab.org")}
     assert consensus == {"11": ("cat", True)}  # a tie goes to the label given first
     with session_scope(engine, write=False) as s:
-        assert auth.get_user(s, "ls-7").password_hash is None  # annotators cannot log in
+        assert auth.get_user(s, "_import:ls-7").password_hash is None  # annotators cannot log in
 
     back = json.loads(export.export_labels(engine, project, "label-studio", from_name="sentiment"))
 
@@ -229,7 +234,7 @@ def test_data_uri_images_and_a_named_data_key(engine, tmp_path):
     items, annotations, consensus = state(engine, project)
     (item,) = items.values()
     assert Image.open(item["image_path"]).getpixel((0, 0)) == (255, 0, 0)
-    assert [user for _, user in annotations] == ["zed@lab.org"] and list(consensus.values()) == [("cat", False)]
+    assert [user for _, user in annotations] == ["_import:zed@lab.org"] and list(consensus.values()) == [("cat", False)]
 
 
 def test_tasks_with_several_data_keys_become_table_rows(engine, tmp_path):
@@ -267,7 +272,7 @@ def test_a_reviewers_correction_travels_in_json_lines(engine, tmp_path):
     assert per_item.set_index("external_id")["reviewed_by"].to_dict() == {"10": "", "11": "rita"}
 
     copy = new_project(engine, "copy", options=["cat", "dog", "bird"], annotations_per_item=2)
-    import_file(engine, copy, "items.jsonl", data, tmp_path / "up")
+    import_file(engine, copy, "items.jsonl", data, tmp_path / "up", user_map={**SAME, "rita": "rita"})
     assert final(engine, copy) == final(engine, source)
     assert [row[2] for row in final(engine, copy)] == ["consensus", "review"]
     assert state(engine, copy) == state(engine, source)

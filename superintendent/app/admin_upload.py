@@ -7,11 +7,12 @@ import hashlib
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from superintendent import audit, importing, ingest, queue
-from superintendent.app import resources
+from superintendent import audit, auth, importing, ingest, queue
+from superintendent.app import render, resources
 from superintendent.app.guard import Note, guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import all_projects
+from superintendent.store import session_scope
 from superintendent.validation import SuperintendentError
 
 READ_AS = {"csv": "CSV table", "parquet": "Parquet table", "json": "JSON table", "jsonl": "JSON Lines table", "npy": ".npy array",
@@ -21,6 +22,7 @@ READ_AS = {"csv": "CSV table", "parquet": "Parquet table", "json": "JSON table",
 ID_NAMES = ("external_id", "id")  # a column of these names is offered as the id column
 LABEL_NAMES = ("label", "labels")  # and of these as the label column
 PARSED = "admin-upload-parsed"  # session state: (content hash, format) -> the table read from the upload, read once per file
+MAP_SHOWN = 60  # annotators offered in the mapping table; the others keep their import-only accounts (the CLI maps any)
 
 
 def _guess(columns: list[str], names: tuple[str, ...]) -> int:
@@ -29,12 +31,12 @@ def _guess(columns: list[str], names: tuple[str, ...]) -> int:
     return next((lower[n] for n in names if n in lower), 0)
 
 
-def _table(data: bytes, digest: str, fmt: str, limits: ingest.ImportLimits):
+def _table(data: bytes, digest: str, fmt: str, limits: ingest.ImportLimits, name: str):
     """The upload read as a table, once per file and format: kept in session state by content hash (only the latest)."""
     cached = st.session_state.get(PARSED)
     if cached is not None and cached[0] == (digest, fmt):
         return cached[1]
-    frame = ingest.read_table(data, fmt, limits)
+    frame = ingest.read_table(data, fmt, limits, name=name)
     st.session_state[PARSED] = ((digest, fmt), frame)
     return frame
 
@@ -55,6 +57,36 @@ def _table_plan(frame, digest: str) -> ingest.TablePlan:
     return ingest.TablePlan(display_columns=display, model_columns=model, label_column=label_col, id_column=id_col)
 
 
+def _annotator_map(named: list[importing.Annotator], digest: str) -> dict[str, str]:
+    """The annotators of a task file and whom each becomes: their import-only account (nobody signs in as it) unless the
+    admin picks an existing user. Returns the picks, {name in the file: user name}."""
+    with session_scope(resources.engine(), write=False) as s:
+        people = [u.username for u in auth.list_users(s)]
+    st.write(f"**Annotators in the file** ({len(named):,})")
+    st.caption("Each annotator's labels go to an import-only account `_import:<name>`, which nobody can sign in as, unless you "
+               "pick an existing user for them here. A review is kept only when its reviewer is mapped to a user who may review.")
+    picks: dict[str, str] = {}
+    columns = st.columns(3)
+    for i, a in enumerate(named[:MAP_SHOWN]):
+        done = ", ".join(f"{n:,} {what}{'s' if n != 1 else ''}" for n, what in ((a.labels, "label"), (a.reviews, "review")) if n)
+        cell = columns[i % 3]
+        cell.markdown(f"{render.text(a.name)} ({done})")  # the name as text
+        # a collapsed label is still Markdown in the page (an image in it is fetched): through render.text too
+        choice = cell.selectbox(render.text(f"{a.name} ({done})"), [None, *people], key=f"admin-upload-map-{i}-{digest}", label_visibility="collapsed",
+                                required=True,
+                                format_func=lambda u, a=a: f"import-only: {a.identity}" if u is None else u)
+        if choice is not None:
+            picks[a.name] = choice
+    if len(named) > MAP_SHOWN:
+        st.caption(f"The other {len(named) - MAP_SHOWN:,} annotators keep their import-only accounts; map them with "
+                   "`superintendent import --map-user ANNOTATOR=USER`.")
+    unmapped = [a.name for a in named if a.reviews and a.name not in picks]
+    if unmapped:
+        st.warning(f"{', '.join(render.text(repr(n)) for n in unmapped[:5])} reviewed items in this file: pick a user who may "
+                   "review for them, or the import is refused (remove the reviews from the file to import without them).")
+    return picks
+
+
 def upload_tab(user: CurrentUser) -> None:
     projects = all_projects()
     if not projects:
@@ -69,7 +101,7 @@ def upload_tab(user: CurrentUser) -> None:
         return
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
-    limits = ingest.ImportLimits(max_bytes=limit_mb * 1024 * 1024)
+    limits = ingest.ImportLimits.from_settings(resources.settings())
     plan = None
     data_key = from_name = None
     try:
@@ -84,30 +116,34 @@ def upload_tab(user: CurrentUser) -> None:
             from_name = c2.text_input("Choices control (optional)", key="admin-upload-from-name",
                                       help="The from_name whose choices are the labels; default: the only one") or None
         if fmt in ("csv", "parquet", "json", "jsonl"):
-            plan = _table_plan(_table(data, digest, fmt, limits), digest)
+            plan = _table_plan(_table(data, digest, fmt, limits, upload.name), digest)
         prepared = ingest.prepare_upload(upload.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
                                             limits=limits, upload_dir=resources.settings().upload_dir, fmt=fmt,
                                             allow_free_text=project.allow_free_text, data_key=data_key, from_name=from_name)
     except SuperintendentError as exc:
-        st.error(f"This file cannot be imported: {exc}")
+        st.error(f"This file cannot be imported: {render.text(exc)}")
         return
     st.write(f"**Preview** ({prepared.n_rows:,} items" + (f", {sum(v is not None for v in prepared.labels):,} with labels" if prepared.labels else "") + ")")
     st.dataframe(prepared.preview, width="stretch", hide_index=True)
-    if st.button(f"Import {prepared.n_rows:,} items into {project.name!r}", key="admin-upload-import", type="primary"):
+    named = importing.annotators(prepared)
+    user_map = _annotator_map(named, digest) if named else {}
+    if st.button(f"Import {prepared.n_rows:,} items into {render.text(repr(project.name))}", key="admin-upload-import", type="primary"):
         bar = st.progress(0.0, text="Importing...")
 
         def run_import(engine: Engine) -> queue.AddResult:
-            return importing.import_prepared(engine, project, prepared, progress=lambda f: bar.progress(min(1.0, f), text="Importing..."))
+            return importing.import_prepared(engine, project, prepared, progress=lambda f: bar.progress(min(1.0, f), text="Importing..."),
+                                             user_map=user_map)
 
         def note(r: queue.AddResult) -> Note:
             return Note(audit.AuditAction.data_import, project.name,
                         {"file": upload.name, "added": r.added, "already_present": r.already_present, "labelled": r.labelled,
-                         "labels_new": r.labels_new, "labels_changed": r.labels_changed, "labels_same": r.labels_same})
+                         "labels_new": r.labels_new, "labels_changed": r.labels_changed, "labels_same": r.labels_same,
+                         **({"user_map": user_map, "import_only_accounts": len(named) - len(user_map)} if named else {})})
 
         try:
             result = guarded_engine_action(user, "upload", run_import, audit=note)
         except SuperintendentError as exc:
-            st.error(f"Nothing was imported: {exc}")
+            st.error(f"Nothing was imported: {render.text(exc)}")
             return
         bar.progress(1.0, text="Done")
         st.success(f"Imported {result.describe()}.")

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from superintendent import serialization
 from superintendent.export.common import iso
+from superintendent.labels import file_annotator
 from superintendent.queue.transfer import ItemRecord, count_items, iter_snapshot, user_emails
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
@@ -35,14 +36,16 @@ _LS_USER_ID = re.compile(r"^ls-(\d+)$")
 def _emails(session: Session, usernames: set[str]) -> dict[str, str]:
     """Each annotator's e-mail: the stored one, else the name if it is one, else ``<name>@`` :data:`EMAIL_DOMAIN`."""
     stored = user_emails(session, usernames)
-    return {u: (stored.get(u) or (u if "@" in u else f"{u}@{EMAIL_DOMAIN}")) for u in usernames}
+    names = {u: file_annotator(u) for u in usernames}  # an import-only account goes back as the annotator it stands for
+    return {u: (stored.get(u) or (names[u] if "@" in names[u] else f"{names[u]}@{EMAIL_DOMAIN}")) for u in usernames}
 
 
 def _completed_by(username: str, emails: dict[str, str]) -> int | dict[str, str]:
-    m = _LS_USER_ID.match(username)
+    name = file_annotator(username)
+    m = _LS_USER_ID.match(name)
     if m:
         return int(m.group(1))  # an annotator imported from Label Studio by id goes back as that id
-    return {"email": emails[username], "username": username}
+    return {"email": emails[username], "username": name}
 
 
 def _is_image(rec: ItemRecord) -> bool:

@@ -29,6 +29,7 @@ from typing import Any
 
 from superintendent.ingest import tables
 from superintendent.ingest.arrays import prepare_arrays, read_arrays
+from superintendent.ingest.checks import item_paths
 from superintendent.ingest.common import as_bytes, file_name, mb
 from superintendent.ingest.formats import (
     ACCEPTED_EXTENSIONS,
@@ -94,7 +95,10 @@ def prepare_upload(filename: str, data: bytes, *, plan: TablePlan | None = None,
         df = tables.read_table(data, fmt, limits, text_columns=text_columns, name=filename)
         if plan is None:
             plan = TablePlan(display_columns=list(df.columns), model_columns=list(df.columns))
-        return plan_items(df, plan, options, label_mode)
+        prepared = plan_items(df, plan, options, label_mode)
+        if prepared.items and isinstance(prepared.items[0], dict) and "image_path" in prepared.items[0]:  # files retrains read
+            prepared.items = [item_paths(x, upload_dir, f"{what}: data row {i}") for i, x in enumerate(prepared.items, 1)]
+        return prepared
     if plan is not None:
         raise ValidationError(f"{what} is a {fmt} file; a column plan only applies to tables (CSV, Parquet, JSON, JSON Lines)")
     if fmt in ARRAY_FORMATS:

@@ -6,7 +6,7 @@ import io
 import math
 import zipfile
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -20,35 +20,78 @@ from superintendent.validation import ValidationError
 __all__ = ["prepare_arrays", "read_arrays"]
 
 
-def _load_npy(raw: bytes, what: str, limits: ImportLimits, *, allow_text: bool = False) -> np.ndarray:
-    """A .npy array, its header checked before numpy reads it; never unpickles."""
+_NPY_HINT = "Save it with numpy.save(path, array) from a numeric array"
+_UNCOMPRESSED_HINT = "SUPERINTENDENT_MAX_UNCOMPRESSED_MB"  # the setting that changes the limit
+
+
+def _npy_header(f: IO[bytes], n_bytes: int, what: str, limits: ImportLimits, *, items: bool) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype from the header of a .npy stream of ``n_bytes`` bytes, checked before any data is
+    read: no Python objects (never unpickled), numbers and booleans (or text for labels), the declared size within the
+    limit and equal to the data that follows; for ``items``, the rows within the limit and each row holding values."""
     from numpy.lib import format as npformat
 
-    hint = "Save it with numpy.save(path, array) from a numeric array"
-    f = io.BytesIO(raw)
-    with reading(f"{what} as a .npy array", hint):
-        version = npformat.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = npformat.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = npformat.read_array_header_2_0(f)
-        else:
-            raise ValidationError(f"{what} is a .npy file of version {version[0]}.{version[1]}, which is only used for "
-                                  f"structured arrays; {hint}")
-        if dtype.hasobject:
-            raise ValidationError(f"{what} holds Python objects (dtype {dtype}); reading it would need pickle, which uploads "
-                                  "never use. Save a numeric array instead, e.g. numpy.save(path, x.astype(numpy.float32))")
-        allowed = NUMERIC_KINDS + ("U" if allow_text else "")
-        if dtype.kind not in allowed or dtype.names is not None or dtype.subdtype is not None:
-            kinds = "numbers, booleans" + (" or text" if allow_text else "")
-            raise ValidationError(f"{what} has dtype {dtype}; expected {kinds}. Convert it first, e.g. x.astype(numpy.float32)")
-        size = math.prod(shape) * dtype.itemsize
-        if size > limits.max_zip_total_uncompressed:
-            raise ValidationError(f"{what} declares an array of {mb(size)}; the limit is {mb(limits.max_zip_total_uncompressed)}")
-        if len(raw) - f.tell() != size:
-            raise ValidationError(f"{what} is damaged: its header declares shape {shape} of {dtype} ({size:,} bytes) but it holds "
-                                  f"{len(raw) - f.tell():,} bytes of data (an upload cut short?). {hint}")
+    version = npformat.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = npformat.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = npformat.read_array_header_2_0(f)
+    else:
+        raise ValidationError(f"{what} is a .npy file of version {version[0]}.{version[1]}, which is only used for "
+                              f"structured arrays; {_NPY_HINT}")
+    if dtype.hasobject:
+        raise ValidationError(f"{what} holds Python objects (dtype {dtype}); reading it would need pickle, which uploads "
+                              "never use. Save a numeric array instead, e.g. numpy.save(path, x.astype(numpy.float32))")
+    allowed = NUMERIC_KINDS + ("" if items else "U")
+    if dtype.kind not in allowed or dtype.names is not None or dtype.subdtype is not None:
+        kinds = "numbers, booleans" + ("" if items else " or text")
+        raise ValidationError(f"{what} has dtype {dtype}; expected {kinds}. Convert it first, e.g. x.astype(numpy.float32)")
+    size = math.prod(shape) * dtype.itemsize
+    if size > limits.max_in_memory:
+        raise ValidationError(f"{what} declares an array of {mb(size)}; the limit is {mb(limits.max_in_memory)} ({_UNCOMPRESSED_HINT}). "
+                              "Split it into smaller files")
+    if items:
+        _check_item_shape(shape, what, limits)
+    if n_bytes - f.tell() != size:
+        raise ValidationError(f"{what} is damaged: its header declares shape {shape} of {dtype} ({size:,} bytes) but it holds "
+                              f"{n_bytes - f.tell():,} bytes of data (an upload cut short?). {_NPY_HINT}")
+    return shape, fortran, dtype
+
+
+def _check_item_shape(shape: tuple[int, ...], what: str, limits: ImportLimits) -> None:
+    """One item per row: rows there, not too many, and each holding at least one value."""
+    if not shape:
+        raise ValidationError(f"{what} is a single number; expected an array of shape (n_items, ...) with one row per item")
+    if shape[0] == 0:
+        raise ValidationError(f"{what} has no rows (shape {shape}); expected one row per item")
+    if shape[0] > limits.max_rows:
+        raise too_many_rows(what, int(shape[0]), limits.max_rows)
+    if math.prod(shape[1:]) == 0:
+        raise ValidationError(f"{what} has shape {shape}: its {shape[0]:,} items hold no values. Expected one row of values per "
+                              "item, e.g. shape (n_items, n_features)")
+
+
+def _load_npy(raw: bytes, what: str, limits: ImportLimits, *, items: bool = True) -> np.ndarray:
+    """A .npy array held in memory, its header checked before numpy reads it; never unpickles."""
+    with reading(f"{what} as a .npy array", _NPY_HINT):
+        _npy_header(io.BytesIO(raw), len(raw), what, limits, items=items)
         return np.load(io.BytesIO(raw), allow_pickle=False)
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, limits: ImportLimits, *, items: bool) -> np.ndarray:
+    """A .npz member read straight into its array (no copy of its bytes), after its header is checked."""
+    with zf.open(info) as f:
+        shape, fortran, dtype = _npy_header(f, info.file_size, what, limits, items=items)
+        arr = np.empty(shape[::-1] if fortran else shape, dtype)
+        view = memoryview(arr.reshape(-1).view(np.uint8))
+        done = 0
+        while done < len(view):
+            n = f.readinto(view[done:])
+            if not n:
+                raise ValidationError(f"{what} is damaged: it ends after {done:,} of its {len(view):,} bytes of data. {_NPY_HINT}")
+            done += n
+        if f.read(1):  # also where zipfile checks the CRC
+            raise ValidationError(f"{what} is damaged: it holds more data than its header declares. {_NPY_HINT}")
+    return arr.T if fortran else arr
 
 
 def _check_finite(arr: np.ndarray, what: str) -> None:
@@ -66,12 +109,7 @@ def _check_finite(arr: np.ndarray, what: str) -> None:
 
 
 def _rows_of(arr: np.ndarray, what: str, limits: ImportLimits) -> list[Any]:
-    if arr.ndim == 0:
-        raise ValidationError(f"{what} is a single number; expected an array of shape (n_items, ...) with one row per item")
-    if arr.shape[0] == 0:
-        raise ValidationError(f"{what} has no rows (shape {arr.shape}); expected one row per item")
-    if arr.shape[0] > limits.max_rows:
-        raise too_many_rows(what, int(arr.shape[0]), limits.max_rows)
+    _check_item_shape(arr.shape, what, limits)
     if arr.ndim == 1:
         return arr.tolist()
     return [arr[i] for i in range(arr.shape[0])]
@@ -97,7 +135,7 @@ def read_arrays(data: bytes, fmt: str, limits: ImportLimits = ImportLimits(), *,
         _check_finite(arr, what)
         return items, None
     with reading(f"{what} as a .npz archive", "Save it with numpy.savez(path, x=features, y=labels)"):
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:  # sizes and headers are checked before any array is unpacked
             members = _npz_members(zf, what, limits)
             item_keys = [k for k in ("x", "features") if k in members]
             label_keys = [k for k in ("y", "labels") if k in members]
@@ -111,17 +149,14 @@ def read_arrays(data: bytes, fmt: str, limits: ImportLimits = ImportLimits(), *,
                                           "under 'x' (or 'features') and optional labels under 'y' (or 'labels'): "
                                           "numpy.savez(path, x=..., y=...)")
                 item_keys = rest
-            x_raw = zf.read(members[item_keys[0]])  # zipfile stops at the declared size and checks the CRC
-            y_raw = zf.read(members[label_keys[0]]) if label_keys else None
-    where = f"array {item_keys[0]!r} of {what}"
-    arr = _load_npy(x_raw, where, limits)
-    del x_raw
+            where = f"array {item_keys[0]!r} of {what}"
+            arr = _read_member(zf, members[item_keys[0]], where, limits, items=True)  # zipfile checks the CRC
+            y = _read_member(zf, members[label_keys[0]], f"array {label_keys[0]!r} of {what}", limits, items=False) if label_keys else None
     items = _rows_of(arr, where, limits)
     _check_finite(arr, where)
     labels = None
-    if y_raw is not None:
+    if y is not None:
         key = label_keys[0]
-        y = _load_npy(y_raw, f"array {key!r} of {what}", limits, allow_text=True)
         if y.ndim != 1 or len(y) != len(items):
             raise ValidationError(f"labels {key!r} of {what} have shape {y.shape}; expected one label per item, shape ({len(items)},). "
                                   "For several labels per item give strings such as 'cat;dog'")
@@ -136,8 +171,9 @@ def _npz_members(zf: zipfile.ZipFile, what: str, limits: ImportLimits) -> dict[s
     if len(infos) > limits.max_zip_entries:
         raise ValidationError(f"{what} holds {len(infos):,} arrays; the limit is {limits.max_zip_entries:,}")
     total = sum(i.file_size for i in infos)
-    if total > limits.max_zip_total_uncompressed:
-        raise ValidationError(f"{what} unpacks to {mb(total)}; the limit is {mb(limits.max_zip_total_uncompressed)}")
+    if total > limits.max_in_memory:
+        raise ValidationError(f"{what} unpacks to {mb(total)}; the limit is {mb(limits.max_in_memory)} ({_UNCOMPRESSED_HINT}). "
+                              "Split it into smaller files")
     members: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         if not info.filename.endswith(".npy"):

@@ -7,6 +7,7 @@ and the fix; no parser's traceback reaches the user.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from superintendent.ingest.checks import MAX_JSON_DEPTH, json_place, json_problem
 from superintendent.ingest.prepared import MB
 from superintendent.validation import ValidationError
 
@@ -86,7 +88,8 @@ def file_name(name: str | None) -> str:
 
 def too_many_rows(what: str, n: int | str, max_rows: int) -> ValidationError:
     shown = f"{n:,}" if isinstance(n, int) else n
-    return ValidationError(f"{what} has {shown} rows; the limit is {max_rows:,}. Split it into several files")
+    return ValidationError(f"{what} has {shown} rows; the limit is {max_rows:,} (SUPERINTENDENT_MAX_UPLOAD_ROWS). Split it into "
+                           "several files")
 
 
 def row_list(rows: Sequence[int]) -> str:
@@ -95,8 +98,12 @@ def row_list(rows: Sequence[int]) -> str:
     return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
-def plain(v: Any) -> Any:
-    """A value as plain Python (numpy scalars unwrapped, NaN / NA / NaT as None) that serialises cleanly."""
+def plain(v: Any, _depth: int = 0) -> Any:
+    """A value as plain Python (numpy scalars unwrapped, NaN / NA / NaT as None) that serialises cleanly; a value nested
+    more than :data:`~superintendent.ingest.checks.MAX_JSON_DEPTH` levels is refused."""
+    if _depth > MAX_JSON_DEPTH:
+        raise ValidationError(f"a value of the file is nested more than {MAX_JSON_DEPTH} levels deep (lists or objects inside "
+                              "each other); flatten it and upload the file again")
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, (np.datetime64, np.timedelta64)):
@@ -108,11 +115,11 @@ def plain(v: Any) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return None
     if isinstance(v, np.ndarray):
-        return v if v.dtype.kind in NUMERIC_KINDS else [plain(x) for x in v.tolist()]
+        return v if v.dtype.kind in NUMERIC_KINDS else [plain(x, _depth + 1) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
+        return [plain(x, _depth + 1) for x in v]
     if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
+        return {k: plain(x, _depth + 1) for k, x in v.items()}
     return v
 
 
@@ -124,27 +131,52 @@ def strip_bom(data: bytes) -> bytes:
     return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
 
 
-def decode_text(data: bytes, what: str, kind: str = "a text file") -> str:
-    """UTF-8 text (a byte-order mark is dropped); binary or blank content is refused with the fix. ``kind`` names the
-    format expected in the message for a binary file ("a CSV", "JSON")."""
-    found = binary_kind(bytes(data))
+_UTF8_CHUNK = 8 * MB
+_NOT_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
+def _utf8_error(data: bytes) -> int | None:
+    """The position of the first byte that is not UTF-8, or None: decoded a chunk at a time, keeping none of the text."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), _UTF8_CHUNK):
+        pending = len(decoder.getstate()[0])  # bytes of a character cut by the previous chunk, decoded with this one
+        try:
+            decoder.decode(view[start:start + _UTF8_CHUNK], final=start + _UTF8_CHUNK >= len(data))
+        except UnicodeDecodeError as exc:
+            return start - pending + exc.start
+    return None
+
+
+def check_text_bytes(data: bytes, what: str, kind: str = "a text file") -> None:
+    """Refuse content that is not UTF-8 text (binary, badly encoded, NUL characters, only whitespace) with the fix,
+    without making a copy of it as text. ``kind`` names the format expected in the message ("a CSV", "JSON")."""
+    found = binary_kind(bytes(data[:4096]))
     if found is not None:
         also = "" if found == "a binary file" else f" (it starts like {found})"
         raise ValidationError(f"{what}: this looks like a binary file, not {kind}{also}; upload the file itself, or give it "
                               "the extension of its real format")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+    bad = _utf8_error(data)
+    if bad is not None:
+        line = data.count(b"\n", 0, bad) + 1
         raise ValidationError(
-            f"{what} is not UTF-8 text: byte 0x{data[exc.start:exc.start + 1].hex()} at position {exc.start} (line {line}) "
+            f"{what} is not UTF-8 text: byte 0x{data[bad:bad + 1].hex()} at position {bad} (line {line}) "
             "cannot be decoded. Save the file as UTF-8 (in Excel: 'CSV UTF-8'), or convert it, e.g. "
             "`iconv -f latin1 -t utf-8 in.csv > out.csv`"
-        ) from None
-    if "\x00" in text:
+        )
+    if b"\x00" in data:
         raise ValidationError(f"{what} contains NUL characters, so it is a binary file, not text; upload a text file, "
                               "or give the file the extension of its real format")
-    if not text.strip():
+    if _NOT_SPACE.search(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0) is None:
+        raise ValidationError(f"{what} contains only whitespace; expected a header row and at least one data row")
+
+
+def decode_text(data: bytes, what: str, kind: str = "a text file") -> str:
+    """UTF-8 text (a byte-order mark is dropped); binary or blank content is refused with the fix
+    (:func:`check_text_bytes`)."""
+    check_text_bytes(data, what, kind)
+    text = data.decode("utf-8-sig")
+    if not text.strip():  # other Unicode spaces only
         raise ValidationError(f"{what} contains only whitespace; expected a header row and at least one data row")
     return text
 
@@ -160,13 +192,19 @@ def no_duplicate_keys(what: str) -> Callable[[list[tuple[str, Any]]], dict[str, 
     return hook
 
 
-def load_json(text: str | bytes, what: str, hint: str) -> Any:
-    """Parsed JSON, or a ValidationError saying where it breaks and what was expected (``hint``)."""
+def load_json(text: str | bytes, what: str, hint: str, unit: str | None = None) -> Any:
+    """Parsed JSON, or a ValidationError saying where it breaks and what was expected (``hint``). JSON nested too deep
+    or holding text no database stores is refused too (:func:`~superintendent.ingest.checks.json_problem`); ``unit``
+    names the elements of a top-level list in that message ("task 3")."""
     try:
-        return json.loads(text, object_pairs_hook=no_duplicate_keys(what))
+        value = json.loads(text, object_pairs_hook=no_duplicate_keys(what))
+        problem = json_problem(value, text)
+        if problem is not None:
+            raise ValidationError(f"{what}: {json_place(problem[0], unit)} {problem[1]}; fix the file and upload it again")
+        return value
     except json.JSONDecodeError as exc:
         raise ValidationError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}. {hint}") from None
     except ValidationError:
         raise
-    except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on deep nesting, too many digits
+    except Exception as exc:  # noqa: BLE001 - e.g. RecursionError past about 1,000 levels, too many digits
         raise ValidationError(f"cannot read {what} as JSON: {reason(exc)}. {hint}") from None

@@ -2,7 +2,11 @@
 
 Each line holds ``external_id``, ``data``, ``file_path`` (a file already in
 this server's upload folder, or null), ``annotations`` (``user``, ``value``,
-``created_at``, ``time_taken``) and optionally a ``review``. Nothing here
+``created_at``, ``time_taken``) and optionally a ``review``. Every path (the
+``file_path``, a ``data.image_path``) must name a file inside the upload
+folder (:func:`~superintendent.ingest.checks.upload_file`). Annotators are
+names from the file: :mod:`superintendent.importing` gives each an
+import-only account unless the admin maps it to a person. Nothing here
 touches the database.
 """
 
@@ -15,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from superintendent.ingest.annotations import check_ids, decoded, parse_seconds, parse_time, short_item
+from superintendent.ingest.checks import check_annotator, item_paths, upload_file
 from superintendent.ingest.common import decode_text, file_name, load_json, strip_bom
 from superintendent.ingest.label_values import LabelChecker
 from superintendent.ingest.prepared import ImportedAnnotation, ImportLimits, PreparedImport
@@ -32,7 +37,6 @@ def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequen
     options = check_options(list(options) if options is not None else None)
     text = decode_text(strip_bom(bytes(data)), what, "JSON Lines")
     checker = LabelChecker(options, label_mode, allow_free_text)
-    root = Path(upload_dir).resolve() if upload_dir is not None else None
     items: list[Any] = []
     ids: list[str] = []
     paths: list[str | None] = []
@@ -48,16 +52,12 @@ def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequen
         if len(items) >= limits.max_rows:
             raise ValidationError(f"{what} has more than {limits.max_rows:,} items; split it into several files")
         where = f"{where} (external_id {obj['external_id']!r})"
-        item = decoded(obj["data"], f"{what}: {where}")
+        item = item_paths(decoded(obj["data"], f"{what}: {where}"), upload_dir, f"{what}: {where}, data")
         if isinstance(item, str) and len(item) > limits.max_field_chars:
             raise ValidationError(f"{what}: {where} has {len(item):,} characters of text; the limit is {limits.max_field_chars:,}")
         path = obj.get("file_path")
         if path is not None:
-            resolved = Path(str(path)).resolve()
-            if root is None or not resolved.is_relative_to(root) or not resolved.is_file():
-                raise ValidationError(f"{what}: {where} has the file {str(path)!r}, which is not a file in this server's upload folder. "
-                                      "JSON Lines carry paths, not images: move images between servers as a Label Studio ZIP")
-            path = str(resolved)
+            path = upload_file(path, upload_dir, f"{what}: {where}, file_path")
         anns = obj.get("annotations") or []
         if not isinstance(anns, list):
             raise ValidationError(f"{what}: {where} has \"annotations\" that are not a list")
@@ -67,9 +67,9 @@ def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequen
             at = f"{where}, annotation {j}"
             if not isinstance(ann, dict) or not isinstance(ann.get("user"), str) or "value" not in ann:
                 raise ValidationError(f"{what}: {at} is not an object with \"user\" and \"value\"")
-            user = ann["user"].strip()
-            if not user or len(user) > 150 or user in users:
-                raise ValidationError(f"{what}: {at} has the user {ann['user']!r}, empty, too long or given twice for this item")
+            user = check_annotator(ann["user"].strip(), f"{what}: {at}")
+            if user in users:
+                raise ValidationError(f"{what}: {at} has the user {ann['user']!r} given twice for this item")
             users.add(user)
             value = decoded(ann["value"], f"{what}: {at}")
             values = value if label_mode == "multi" and isinstance(value, list) else [value]
@@ -90,7 +90,8 @@ def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequen
                 raise ValidationError(f"{what}: {at} has the labels {value!r}, but the project takes one label per item")
             label = checker.value(value if label_mode == "multi" and isinstance(value, list) else [value], at)
             if label is not None:
-                out.append(ImportedAnnotation(user=review["by"].strip(), value=label, created_at=parse_time(review.get("at"), f"{what}: {at}"),
+                out.append(ImportedAnnotation(user=check_annotator(review["by"].strip(), f"{what}: {at}"), value=label,
+                                              created_at=parse_time(review.get("at"), f"{what}: {at}"),
                                               review=True))
         items.append(item)
         ids.append(obj["external_id"])

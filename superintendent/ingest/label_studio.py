@@ -6,7 +6,12 @@ not labels: they are checked for shape and left out. Only classification
 results (``choices``) are read. Nothing is fetched from the network; images
 come from the ZIP, from ``data:`` URIs or from files already in the upload
 folder, and are saved through the ZIP-of-images reader (same checks, same
-folder layout). Nothing here touches the database.
+folder layout); every other path a task names (a table row's ``image_path``)
+must be a file inside the upload folder too
+(:func:`~superintendent.ingest.checks.upload_file`). Annotators are names
+from the file: :mod:`superintendent.importing` gives each an import-only
+account unless the admin maps it to a person. Nothing here touches the
+database.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pandas as pd
 
 from superintendent.labels import IMPORT_USER
 from superintendent.ingest.annotations import check_ids, decoded, fill_ids, parse_seconds, parse_time, short_item
+from superintendent.ingest.checks import check_annotator, item_paths, upload_file
 from superintendent.ingest.common import decode_text, file_name, load_json, strip_bom
 from superintendent.ingest.images import IMAGE_EXTENSIONS, read_image_zip
 from superintendent.ingest.label_values import LabelChecker
@@ -79,7 +85,7 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
     else:
         raw = data
     hint = "Expected a JSON list of Label Studio tasks such as [{\"data\": {\"text\": \"...\"}, \"annotations\": [...]}]"
-    tasks = load_json(decode_text(strip_bom(raw), what, "JSON"), what, hint)
+    tasks = load_json(decode_text(strip_bom(raw), what, "JSON"), what, hint, unit="task")
     if isinstance(tasks, dict) and isinstance(tasks.get("data"), dict):
         tasks = [tasks]
     if not isinstance(tasks, list) or not tasks:
@@ -91,6 +97,9 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
     parsed = [_read_task(t, i, what, data_key, controls, checker, label_mode, limits) for i, t in enumerate(tasks, 1)]
     checker.raise_unknown(what)
     check_ids([t.external_id for t in parsed], [t.where for t in parsed])
+    for t in parsed:
+        if t.image_ref is None:
+            t.item = item_paths(t.item, upload_dir, f"{what}: {t.where}, data")
     file_paths: list[str | None] | None = None
     if any(t.image_ref is not None for t in parsed):
         if any(t.image_ref is None for t in parsed):
@@ -293,10 +302,13 @@ def _resolve_images(tasks: list[_Task], zf: zipfile.ZipFile | None, entries: dic
             continue
         local = Path(ref) if not parsed.scheme or len(parsed.scheme) == 1 else None
         if local is not None and local.is_absolute():
-            resolved = local.resolve()
-            if resolved.is_relative_to(root) and resolved.is_file():
-                plan.append(("existing", str(resolved)))
-                t.name = t.name or resolved.name
+            try:
+                existing = upload_file(ref, root, f"{what}: {t.where}")
+            except ValidationError:
+                existing = None  # not a file of this server's upload folder: said below, with what to upload instead
+            if existing is not None:
+                plan.append(("existing", existing))
+                t.name = t.name or Path(existing).name
                 continue
         if parsed.scheme and len(parsed.scheme) > 1:
             raise ValidationError(f"{what}: {t.where} names the image {ref[:200]!r}, a URL; superintendent never fetches files from "
@@ -345,7 +357,4 @@ def _user_name(completed_by: Any, where: str) -> str:
 
 
 def _clean_name(text: str, where: str) -> str:
-    name = re.sub(r"\s+", "-", text.strip().lower())
-    if len(name) > 150:
-        raise ValidationError(f"{where}: the annotator name {text[:40]!r}... is longer than 150 characters")
-    return name
+    return check_annotator(re.sub(r"\s+", "-", text.strip().lower()), where)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from superintendent.config import Settings
 
 MB = 1024 * 1024
 PREVIEW_ROWS = 20
@@ -21,9 +24,13 @@ PREVIEW_ROWS = 20
 class ImportLimits:
     """Upper bounds on what one upload may contain.
 
-    ``max_zip_total_uncompressed`` also bounds the decompressed size of the
-    other compressed containers (the column chunks of a Parquet file, the
-    members of a ``.npz``).
+    ``max_zip_total_uncompressed`` bounds what a ZIP of files unpacks to
+    (images are written to disk one at a time); data read into memory from a
+    compressed container (the column chunks of a Parquet file as they decode,
+    the members of a ``.npz``) is bounded by the smaller of it and
+    ``max_unpacked_bytes``. A table may have at most ``max_columns`` columns
+    and ``max_cells`` cells (rows x columns). :meth:`from_settings` takes them
+    from the process settings (``SUPERINTENDENT_MAX_UPLOAD_MB``, ...).
     """
 
     max_bytes: int = 200 * MB
@@ -32,6 +39,21 @@ class ImportLimits:
     max_zip_entries: int = 10_000
     max_zip_total_uncompressed: int = 1024 * MB
     max_image_pixels: int = 50_000_000
+    max_columns: int = 10_000
+    max_cells: int = 10_000_000
+    max_unpacked_bytes: int = 256 * MB
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImportLimits:
+        """The limits the Admin page and ``superintendent import`` apply, from the settings (``max_upload_*``, ...)."""
+        return cls(max_bytes=settings.max_upload_mb * MB, max_rows=settings.max_upload_rows, max_columns=settings.max_upload_columns,
+                   max_cells=settings.max_upload_cells, max_field_chars=settings.max_field_chars,
+                   max_unpacked_bytes=settings.max_uncompressed_mb * MB)
+
+    @property
+    def max_in_memory(self) -> int:
+        """The most bytes a compressed table or array may unpack to in memory."""
+        return min(self.max_unpacked_bytes, self.max_zip_total_uncompressed)
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from superintendent.ingest import sizes
 from superintendent.ingest.common import (
     MAX_ID_CHARS,
     as_bytes,
+    check_text_bytes,
     decode_text,
     file_name,
     is_missing,
     load_json,
     no_duplicate_keys,
-    mb,
     plain,
     reading,
     reason,
@@ -81,11 +82,11 @@ def _unclosed_quote_line(text: str) -> int | None:
     return opened_at
 
 
-def _csv_problem(exc: Exception, text: str, what: str, hint: str) -> ValidationError:
+def _csv_problem(exc: Exception, data: bytes, what: str, hint: str) -> ValidationError:
     """A pandas parser error said in plain words: the line and what is wrong on it."""
     message = str(exc)
     if "EOF inside string" in message or "EOF in quoted" in message or "quote" in message.lower():
-        line = _unclosed_quote_line(text)
+        line = _unclosed_quote_line(data.decode("utf-8-sig"))
         if line is not None:
             return ValidationError(f"{what}, line {line}: a quoted field is not closed (a \" opens it and no \" ends it); "
                                    "close the quote, or double each \" inside a quoted field (\"\")")
@@ -96,18 +97,42 @@ def _csv_problem(exc: Exception, text: str, what: str, hint: str) -> ValidationE
     return ValidationError(f"{what} is not a regular CSV table: {reason(exc)}. {hint}")
 
 
+def _check_csv_bytes(data: bytes, limits: ImportLimits, what: str) -> None:
+    """Before pandas sees the file: UTF-8 text, at most ``max_columns`` header fields, no field over ``max_field_chars``
+    characters; each found from the bytes without copying them."""
+    check_text_bytes(data, what, "a CSV")
+    n = sizes.csv_columns(data, limits.max_columns)
+    if n is not None and (not isinstance(n, int) or n > limits.max_columns):
+        raise sizes.too_many_columns(what, n, limits.max_columns)
+    long = sizes.csv_long_field(data, limits.max_field_chars)
+    if long is None:
+        return
+    if long.line == 1:
+        raise _long_name(what, long.chars, limits)
+    if long.column is not None and long.row is not None:
+        raise sizes.long_value(what, f"in column {long.column!r}, data row {long.row:,}", long.chars, limits)
+    raise sizes.long_value(what, f"on line {long.line:,}", long.chars, limits)
+
+
+def _long_name(what: str, chars: int, limits: ImportLimits) -> ValidationError:
+    return ValidationError(f"{what} has a column name of {chars:,} characters; the limit is {limits.max_field_chars:,}")
+
+
 def _read_csv(data: bytes, limits: ImportLimits, text_columns: Sequence[str], what: str) -> pd.DataFrame:
-    text = decode_text(data, what, "a CSV")
+    """Every cell as written (pandas' "NA", "null", "None" ... stay text); only an empty cell is missing, and a column
+    whose other cells are all numbers (or all true/false) becomes numbers (booleans)."""
+    _check_csv_bytes(data, limits, what)
     hint = ("Expected comma-separated values with one header row; every row needs as many fields as the header, "
             "and fields containing commas, quotes or line breaks must be quoted")
     try:
         # The header and the first data row as raw text: pandas would silently treat extra fields in
         # the first data row as an index (or drop them), so a ragged start is caught here.
-        head = pd.read_csv(io.StringIO(text), header=None, nrows=2, dtype=str, keep_default_na=False, index_col=False)
+        head = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", header=None, nrows=2, dtype=str, keep_default_na=False,
+                           index_col=False)
     except pd.errors.EmptyDataError:
         raise ValidationError(f"{what} has no columns: expected a header row such as 'text,label'") from None
     except pd.errors.ParserError as exc:
-        raise _csv_problem(exc, text, what, hint) from None
+        raise _csv_problem(exc, data, what, hint) from None
     except Exception as exc:  # noqa: BLE001
         raise ValidationError(f"cannot read {what} as CSV: {reason(exc)}. {hint}") from None
     header = [str(h) for h in head.iloc[0].tolist()] if len(head) else []
@@ -116,12 +141,14 @@ def _read_csv(data: bytes, limits: ImportLimits, text_columns: Sequence[str], wh
         raise ValidationError(f"{what} has duplicate column names: {', '.join(map(repr, dupes[:5]))}; "
                               "give every column a distinct name in the header row")
     dtype = {c: str for c in text_columns if c in header} or None
+    max_rows = min(limits.max_rows, limits.max_cells // max(len(header), 1))  # rows x columns stays within max_cells
     try:
-        df = pd.read_csv(io.StringIO(text), nrows=limits.max_rows + 1, dtype=dtype, low_memory=False)
+        df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", nrows=max_rows + 1, dtype=dtype, keep_default_na=False,
+                         na_values=[""], low_memory=False)
     except pd.errors.EmptyDataError:
         raise ValidationError(f"{what} has no columns: expected a header row such as 'text,label'") from None
     except pd.errors.ParserError as exc:
-        raise _csv_problem(exc, text, what, hint) from None
+        raise _csv_problem(exc, data, what, hint) from None
     except MemoryError:
         raise ValidationError(f"cannot read {what}: it needs more memory than is available; split it into smaller files") from None
     except Exception as exc:  # noqa: BLE001
@@ -129,6 +156,8 @@ def _read_csv(data: bytes, limits: ImportLimits, text_columns: Sequence[str], wh
     if not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
         raise ValidationError(f"{what} is not a regular CSV table: its first data row has more fields than the header "
                               f"({len(header)}). {hint}")
+    if len(df) > max_rows and max_rows < limits.max_rows:
+        raise sizes.too_many_cells(what, f"more than {limits.max_cells:,} cells (rows x columns)", limits.max_cells)
     return df
 
 
@@ -138,18 +167,12 @@ def _read_parquet(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
     with reading(f"{what} as Parquet", "Check that it is a complete Parquet file (an upload cut short is not), "
                                         "e.g. written with DataFrame.to_parquet"):
         parquet = pq.ParquetFile(io.BytesIO(data))
-        meta = parquet.metadata
         names = [str(n) for n in parquet.schema_arrow.names]
         dupes = [n for n, c in Counter(names).items() if c > 1]
         if dupes:
             raise ValidationError(f"{what} has duplicate column names: {', '.join(map(repr, dupes[:5]))}; "
                                   "give every column a distinct name")
-        if meta.num_rows > limits.max_rows:
-            raise too_many_rows(what, meta.num_rows, limits.max_rows)
-        unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        if unpacked > limits.max_zip_total_uncompressed:
-            raise ValidationError(f"{what} unpacks to {mb(unpacked)}; the limit is {mb(limits.max_zip_total_uncompressed)}. "
-                                  "Split it into smaller files")
+        sizes.check_parquet(data, limits, what)  # rows, columns, cells, unpacked and decoded size, longest string
         table = pq.read_table(io.BytesIO(data))
         table.validate(full=True)  # e.g. invalid UTF-8 in a string column, which pandas would only meet later
         df = table.to_pandas()
@@ -158,8 +181,9 @@ def _read_parquet(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
         return df
 
 
-def _records_frame(records: list[Any], what: str, unit: str) -> pd.DataFrame:
-    """Rows from JSON values: all objects (one column per key) or all scalars (one column 'value')."""
+def _records_frame(records: list[Any], what: str, unit: str, limits: ImportLimits) -> pd.DataFrame:
+    """Rows from JSON values: all objects (one column per key) or all scalars (one column 'value'); the keys are counted
+    before a frame is made (a frame of a million columns takes minutes)."""
     if not records:
         raise ValidationError(f"{what} has no rows: expected {unit}s such as {{\"text\": \"...\", \"label\": \"...\"}}")
     if isinstance(records[0], dict):
@@ -171,6 +195,14 @@ def _records_frame(records: list[Any], what: str, unit: str) -> pd.DataFrame:
                               f"{type(records[0]).__name__}; give every {unit} the same kind, preferably an object "
                               "such as {\"text\": \"...\"}")
     if isinstance(records[0], dict):
+        keys: set[str] = set()
+        for r in records:
+            keys.update(r)
+        if len(keys) > limits.max_columns:
+            raise sizes.too_many_columns(what, len(keys), limits.max_columns)
+        if len(records) * len(keys) > limits.max_cells:
+            raise sizes.too_many_cells(what, f"{len(records) * len(keys):,} cells ({len(records):,} rows x {len(keys):,} columns)",
+                                       limits.max_cells)
         return pd.DataFrame(records)
     return pd.DataFrame({"value": records})
 
@@ -183,7 +215,7 @@ def _read_json(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
         if len(obj) > limits.max_rows:
             raise too_many_rows(what, len(obj), limits.max_rows)
         with reading(f"{what} as JSON", hint):
-            return _records_frame(obj, what, "element")
+            return _records_frame(obj, what, "element", limits)
     if isinstance(obj, dict):
         with reading(f"{what} as JSON", hint + ", or a layout pandas.read_json understands (e.g. {\"column\": [values]})"):
             return pd.read_json(io.StringIO(text), dtype=False)
@@ -209,7 +241,7 @@ def _read_jsonl(data: bytes, limits: ImportLimits, what: str) -> pd.DataFrame:
         if len(records) > limits.max_rows:
             raise too_many_rows(what, f"more than {limits.max_rows:,}", limits.max_rows)
     with reading(f"{what} as JSON Lines", "Each line must be one JSON object such as {\"text\": \"...\"}"):
-        return _records_frame(records, what, "line")
+        return _records_frame(records, what, "line", limits)
 
 
 def _longest(values: np.ndarray) -> tuple[int, int]:
@@ -243,9 +275,13 @@ def _check_table(df: pd.DataFrame, limits: ImportLimits, what: str) -> pd.DataFr
         raise ValidationError(f"{what} has no rows: it has the columns {', '.join(map(repr, list(df.columns)[:10]))} but no data below them")
     if len(df) > limits.max_rows:
         raise too_many_rows(what, f"more than {limits.max_rows:,}" if len(df) == limits.max_rows + 1 else len(df), limits.max_rows)
+    if len(df.columns) > limits.max_columns:
+        raise sizes.too_many_columns(what, len(df.columns), limits.max_columns)
+    if df.size > limits.max_cells:
+        raise sizes.too_many_cells(what, f"{df.size:,} cells ({len(df):,} rows x {len(df.columns):,} columns)", limits.max_cells)
     for col in df.columns:
         if len(col) > limits.max_field_chars:
-            raise ValidationError(f"{what} has a column name of {len(col):,} characters; the limit is {limits.max_field_chars:,}")
+            raise _long_name(what, len(col), limits)
         s = df[col]
         if pd.api.types.is_string_dtype(s.dtype) and not s.dtype == object:
             lengths = s.str.len()
@@ -257,8 +293,7 @@ def _check_table(df: pd.DataFrame, limits: ImportLimits, what: str) -> pd.DataFr
         else:
             continue
         if n > limits.max_field_chars:
-            raise ValidationError(f"{what}: the value in column {col!r}, data row {where + 1} is {n:,} characters long; the limit "
-                                  f"is {limits.max_field_chars:,}. Shorten it (or store long documents as files)")
+            raise sizes.long_value(what, f"in column {col!r}, data row {where + 1:,}", n, limits)
     return df
 
 
@@ -291,6 +326,26 @@ def _external_ids(series: pd.Series, column: str) -> list[str]:
         shown = "; ".join(f"{e!r} (data rows {row_list(rows)})" for e, rows in dupes[:5])
         raise ValidationError(f"the id column {column!r} must hold a different id in every row; {len(dupes):,} id(s) repeat: {shown}")
     return ids
+
+
+# How R, pandas, spreadsheets and databases write a missing number. Read as missing only in a model column whose other
+# cells are all numbers; everywhere else (labels, ids, text, columns only shown) a cell is kept as written.
+MISSING_NUMBER = frozenset({"NA", "N/A", "n/a", "#N/A", "NaN", "nan", "-nan", "null", "NULL", "Null", "None", "<NA>"})
+
+
+def _model_numbers(series: pd.Series) -> pd.Series | None:
+    """A column of numbers in which some cells spell a missing number ("NA", "null", ...; :data:`MISSING_NUMBER`), as
+    numbers with those cells missing; None for any other column (kept as it is)."""
+    if not (series.dtype == object or pd.api.types.is_string_dtype(series.dtype)):
+        return None
+    spelled = series.isin(MISSING_NUMBER)
+    if not spelled.any():
+        return None
+    present = series.notna() & ~spelled
+    numbers = pd.to_numeric(series.where(present), errors="coerce")
+    if not present.any() or numbers[present].isna().any():
+        return None
+    return numbers
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -329,6 +384,9 @@ def plan_items(df: pd.DataFrame, plan: TablePlan, options: Sequence[Any] = (), l
     n = len(df)
     if n == 0:
         raise ValidationError("the table has no rows")
+    converted = {c: x for c in plan.model_columns if c != plan.id_column and (x := _model_numbers(df[c])) is not None}
+    if converted:
+        df = df.assign(**converted)
     # without an id column an item's id is its data row number (1 = the first row under the header), so an export joins
     # back to the uploaded file and importing the same file again adds nothing
     external_ids = _external_ids(df[plan.id_column], plan.id_column) if plan.id_column is not None else [str(i) for i in range(1, n + 1)]

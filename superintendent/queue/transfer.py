@@ -2,7 +2,8 @@
 
 * :func:`external_item_ids`: the ids of items known by their external ids
   (an import storing annotations for the items it just added);
-* :func:`find_user_id` and :func:`user_emails`: annotators by name;
+* :func:`find_user_id`, :func:`accounts` and :func:`user_emails`: annotators
+  by name (an import checks whom its annotators become);
 * :func:`project_snapshot`: every item of a project with its annotations
   and final label, read in the caller's (read-only) transaction.
 """
@@ -24,7 +25,8 @@ from superintendent.queue.reads import AnnotationRow, annotation_log
 from superintendent.queue.review import final_labels
 from superintendent.store.models import Project
 
-__all__ = ["ItemRecord", "count_items", "external_item_ids", "find_user_id", "iter_snapshot", "project_snapshot", "user_emails"]
+__all__ = ["Account", "ItemRecord", "accounts", "count_items", "external_item_ids", "find_user_id", "iter_snapshot", "project_snapshot",
+           "user_emails"]
 
 _CHUNK = 5000
 
@@ -42,6 +44,27 @@ def external_item_ids(session: Session, project: Project, external_ids: Sequence
 def find_user_id(session: Session, username: str) -> int | None:
     """The id of the user named exactly ``username``, or None."""
     return session.execute(sa.select(_U.c.id).where(_U.c.username == username)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a user name is: its id, role and whether it is active."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+
+
+def accounts(session: Session, usernames: Iterable[str]) -> dict[str, Account]:
+    """The accounts named exactly so, by name (names that are no account are left out)."""
+    names = sorted(set(usernames))
+    out: dict[str, Account] = {}
+    for start in range(0, len(names), _CHUNK):
+        rows = session.execute(sa.select(_U.c.id, _U.c.username, _U.c.role, _U.c.active)
+                               .where(_U.c.username.in_(names[start:start + _CHUNK])))
+        out.update({r.username: Account(r.id, r.username, r.role, bool(r.active)) for r in rows})
+    return out
 
 
 def user_emails(session: Session, usernames: Iterable[str]) -> dict[str, str]:
