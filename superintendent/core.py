@@ -28,7 +28,7 @@ from superintendent.orchestration import orchestrate as _orchestrate
 from superintendent.orchestration import retrain_project
 from superintendent.learning.runs import latest_runs
 from superintendent.store import DatabaseError, ModelRun, Project, Role, init_db, make_engine, session_scope
-from superintendent.validation import NotFoundError, ValidationError, split_features
+from superintendent.validation import ValidationError, split_features
 
 MEMORY_URL = "sqlite://"
 
@@ -37,13 +37,20 @@ class ProjectQueue:
     """One worker's handle on a project's queue (``Superintendent.queue``).
 
     ``pop`` leases the next item, ``submit`` stores a label, ``skip`` and
-    ``undo`` do what they say; every call is one transaction.
+    ``undo`` do what they say; every call is one transaction. Each call reads
+    the project afresh (one key lookup): settings changed elsewhere (options,
+    overlap, lease) count at once, and a project deleted meanwhile raises
+    :class:`NotFoundError` naming it.
     """
 
     def __init__(self, engine: Any, project: Project, user_id: int) -> None:
         self.engine = engine
         self.project = project
         self.user_id = user_id
+
+    def _current(self, session: Session) -> Project:
+        self.project = q.reload_project(session, self.project)
+        return self.project
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -57,23 +64,23 @@ class ProjectQueue:
     def pop(self) -> tuple[int, Any]:
         """Lease the next item: ``(item_id, data)``. Raises IndexError when nothing is left to label."""
         with session_scope(self.engine) as s:
-            task = q.claim_next(s, self.project, self.user_id)
+            task = q.claim_next(s, self._current(s), self.user_id)
         if task is None:
             raise IndexError("nothing left to label in this project")
         return task.item_id, task.data
 
     def submit(self, item_id: int, label: Any) -> None:
         with session_scope(self.engine) as s:
-            q.submit(s, self.project, self.user_id, item_id, label)
+            q.submit(s, self._current(s), self.user_id, item_id, label)
 
     def skip(self, item_id: int) -> None:
         with session_scope(self.engine) as s:
-            q.skip(s, self.project, self.user_id, item_id)
+            q.skip(s, self._current(s), self.user_id, item_id)
 
     def undo(self) -> tuple[int, Any] | None:
         """Take back this worker's last label; returns the item, leased again, or None."""
         with session_scope(self.engine) as s:
-            task = q.undo(s, self.project, self.user_id)
+            task = q.undo(s, self._current(s), self.user_id)
         return None if task is None else (task.item_id, task.data)
 
     def reprioritise(self, item_ids: Any, priorities: Any) -> int:
@@ -81,7 +88,7 @@ class ProjectQueue:
 
     def progress_report(self) -> q.Progress:
         with session_scope(self.engine, write=False) as s:
-            return q.progress(s, self.project)
+            return q.progress(s, self._current(s))
 
     @property
     def progress(self) -> float:
@@ -89,11 +96,11 @@ class ProjectQueue:
 
     def list_labels(self) -> list[Any]:
         with session_scope(self.engine, write=False) as s:
-            return q.all_labels(s, self.project)
+            return q.all_labels(s, self._current(s))
 
     def labelled_data(self) -> q.LabelledData:
         with session_scope(self.engine, write=False) as s:
-            return q.labelled_data(s, self.project)
+            return q.labelled_data(s, self._current(s))
 
 
 def _worker_name(worker_id: bool | str) -> str:
@@ -195,19 +202,22 @@ class Superintendent:
         self.labelling_widget = labelling_widget
         self._widget: Any = None
         self.worker_id = _worker_name(worker_id)
+        settings: dict[str, Any] = {"options": options, "label_mode": label_mode, "shuffle_prop": self.shuffle_prop,
+                                    "lease_seconds": get_settings().default_lease_seconds}
+        if isinstance(acquisition_function, str):
+            settings["acquisition_function"] = acquisition_function.lower()
         with session_scope(self.engine) as s:
-            try:
-                self.project = q.get_project(s, project)
-            except NotFoundError:
-                settings: dict[str, Any] = {"options": options, "label_mode": label_mode, "shuffle_prop": self.shuffle_prop,
-                                            "lease_seconds": get_settings().default_lease_seconds}
-                if isinstance(acquisition_function, str):
-                    settings["acquisition_function"] = acquisition_function.lower()
-                self.project = q.create_project(s, project, **settings)
+            # Race-free: several processes starting on one new project at once all get the one project.
+            found, _ = q.get_or_create_project(s, project, **settings)
             user_id = ensure_user(s, self.worker_id, role=Role.system)
-        self.queue = ProjectQueue(self.engine, self.project, user_id)
+        self.queue = ProjectQueue(self.engine, found, user_id)
         if features is not None:
             self.add_features(features, labels)
+
+    @property
+    def project(self) -> Project:
+        """The project, as last read from the database (each queue call reads it afresh)."""
+        return self.queue.project
 
     def __repr__(self) -> str:
         p = self.queue.progress_report()
@@ -234,7 +244,7 @@ class Superintendent:
         """Add data to the queue (and the labels you have for it). Adding data already there adds nothing."""
         items = split_features(features)
         with session_scope(self.engine) as s:
-            result = q.add_items(s, self.project, items, labels=labels)
+            result = q.add_items(s, self.queue._current(s), items, labels=labels)
         if self._widget is not None:
             self._widget.refresh()  # new data: a widget showing "nothing left" gets an item
         return result

@@ -17,6 +17,19 @@ from superintendent import serialization
 
 # The account name imported labels are stored under when the file names no labeller (a system account: it never signs in).
 IMPORT_USER = "_import"
+# An annotator named in an uploaded file gets an import-only account "_import:<name>" (system role, never signs in; a
+# person's name cannot start with "_"), unless the importing admin maps the name to a person explicitly.
+IMPORT_PREFIX = IMPORT_USER + ":"
+
+
+def import_identity(name: str) -> str:
+    """The import-only account of annotator ``name`` of a file; a name that is one already stays as it is."""
+    return name if name == IMPORT_USER or name.startswith(IMPORT_PREFIX) else IMPORT_PREFIX + name
+
+
+def file_annotator(username: str) -> str:
+    """The annotator name an import-only account stands for (what an export to another tool writes); others unchanged."""
+    return username[len(IMPORT_PREFIX):] if username.startswith(IMPORT_PREFIX) else username
 
 
 def content_id(payload: str) -> str:

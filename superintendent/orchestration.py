@@ -1,8 +1,10 @@
 """Retraining on a schedule, with at most one retrain per project at a time across processes.
 
-* :func:`retrain_lock`: PostgreSQL holds a session advisory lock (freed by
-  the server if the process dies); SQLite writes a lock row naming host and
-  pid, taken over once it expires or its process is gone.
+* :func:`retrain_lock` (:mod:`superintendent.retrain_lock`): PostgreSQL holds a
+  session advisory lock (freed by the server if the process dies); SQLite
+  writes a lock row that a heartbeat renews while the retrain runs, taken
+  over once its holder has been silent for ``retrain_lock_stale_seconds``
+  (any host) or its process is gone (this host).
 * :func:`retrain_project`: lock, then :func:`superintendent.learning.run_retrain`.
 * :func:`orchestrate`: the loop of the original ``Superintendent.orchestrate``,
   driven by APScheduler; every ``interval_seconds`` it retrains if at least
@@ -15,85 +17,38 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import os
 import signal
 import socket
 import threading
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from superintendent import queue
-from superintendent.config import get_settings
 from superintendent.learning import runs
 from superintendent.learning.retrain import RetrainOptions, run_retrain
 from superintendent.store import ModelRun, Project, session_scope, utcnow
-from superintendent.store.models import RetrainLock
+from superintendent.retrain_lock import _LOCK_NAMESPACE, retrain_lock  # noqa: F401 - re-exported: the lock's old home
+from superintendent.validation import NotFoundError
 
 log = logging.getLogger(__name__)
-_LOCK_NAMESPACE = 0x5E7A  # first key of PostgreSQL's two-key advisory locks: "superintendent retrain"
-
-
-def _holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _holder_alive(holder: str) -> bool:
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # cannot tell from here: trust the expiry
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def retrain_lock(engine: Engine, project_id: int, *, expire_seconds: int = 3600) -> Iterator[bool]:
-    """Yield True if this process may retrain ``project_id`` now, False if another one is at it."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :p)"), {"ns": _LOCK_NAMESPACE, "p": project_id}).scalar_one()
-            conn.commit()
-            try:
-                yield bool(got)
-            finally:
-                if got:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :p)"), {"ns": _LOCK_NAMESPACE, "p": project_id})
-                    conn.commit()
-        return
-    holder = _holder_id()
-    now = utcnow()
-    with session_scope(engine) as s:
-        row = s.get(RetrainLock, project_id)
-        if row is not None and (row.expires_at < now or not _holder_alive(row.holder)):
-            s.delete(row)
-            s.flush()
-            row = None
-        got = row is None
-        if got:
-            s.add(RetrainLock(project_id=project_id, holder=holder, expires_at=now + dt.timedelta(seconds=expire_seconds)))
-    try:
-        yield got
-    finally:
-        if got:
-            with session_scope(engine) as s:
-                s.execute(sa.delete(RetrainLock).where(RetrainLock.project_id == project_id, RetrainLock.holder == holder))
 
 
 def retrain_project(engine: Engine, project: Project | int | str, options: RetrainOptions | None = None) -> ModelRun | None:
-    """One retrain of one project, unless another process is retraining it (then None)."""
+    """One retrain of one project, unless another process is retraining it (then None).
+
+    :class:`NotFoundError` if the project does not exist (e.g. it was deleted after ``project`` was read).
+    """
     with session_scope(engine, write=False) as s:
-        project = queue.get_project(s, project) if not isinstance(project, Project) else s.get(Project, project.id)
-    with retrain_lock(engine, project.id, expire_seconds=get_settings().retrain_lock_seconds) as got:
+        if isinstance(project, Project):
+            current = s.get(Project, project.id)
+            if current is None:
+                raise NotFoundError(f"project {project.name!r} no longer exists: it was deleted after it was opened; nothing to retrain")
+            project = current
+        else:
+            project = queue.get_project(s, project)
+    with retrain_lock(engine, project.id) as got:
         if not got:
             log.info("project %r: another retrain is running; skipped", project.name)
             return None

@@ -64,7 +64,7 @@ from superintendent.queue.claim import Action, Outcome, act, annotation_exists, 
 from superintendent.queue.items import AddResult, add_items, unlabelled_batches, count_labelled, progress_counts, item_data, items_data
 from superintendent.queue.reads import Progress, LabelledData, progress, labelled_data, all_labels, AnnotationRow, annotation_log
 from superintendent.queue.priorities import reprioritise, hints_between
-from superintendent.queue.projects import create_project, delete_project, get_project, list_projects, set_archived, update_project
+from superintendent.queue.projects import create_project, delete_project, get_or_create_project, get_project, list_projects, reload_project, set_archived, update_project
 from superintendent.queue.members import add_members, check_may_work_in, last_project_id, may_work_in, member_ids, remember_last_project, remove_members, visible_projects
 from superintendent.queue.history import RevisionKind, NotAllowedError, recent_labels, change_own_label, Revision
 from superintendent.queue.review import set_review, clear_review, LabelGiven, ReviewRow, ReviewPage, ItemHistory, labellers, review_items, item_history, FinalLabel, final_labels
@@ -80,4 +80,4 @@ __all__ = [  # ItemRecord .. user_emails: reads for exports and imports (transfe
     'ConflictError', 'NotFoundError', 'SuperintendentError', 'ValidationError',
     'ItemRecord', 'count_items', 'external_item_ids', 'find_user_id', 'iter_snapshot', 'project_snapshot', 'user_emails', 'items_data',
     'Action', 'Outcome', 'act', 'annotation_exists', 'last_annotation_id', 'AddResult', 'AnnotationRow', 'FinalLabel', 'ImportedLabel', 'ItemHistory', 'LabelGiven', 'LabelledData', 'NotAllowedError', 'Progress', 'ReviewPage', 'ReviewRow', 'Revision', 'RevisionKind', 'Task', 'add_items', 'all_labels', 'annotation_log', 'change_own_label', 'claim_next', 'clear_review', 'consensus', 'content_id', 'count_labelled', 'create_project', 'current_task', 'explain_claim', 'final_label', 'final_labels', 'get_project', 'hints_between', 'import_annotations', 'item_data', 'item_history', 'labelled_data', 'labellers', 'list_projects', 'progress', 'progress_counts', 'recent_labels', 'release', 'release_expired_leases', 'reprioritise', 'review_items', 'set_review', 'skip', 'submit', 'submit_and_claim_next', 'undo', 'unlabelled_batches', 'update_project',
-    'add_members', 'check_may_work_in', 'delete_project', 'last_project_id', 'may_work_in', 'member_ids', 'remember_last_project', 'remove_members', 'set_archived', 'visible_projects']
+    'add_members', 'check_may_work_in', 'delete_project', 'get_or_create_project', 'reload_project', 'last_project_id', 'may_work_in', 'member_ids', 'remember_last_project', 'remove_members', 'set_archived', 'visible_projects']

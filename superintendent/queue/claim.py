@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.queue.common import _A, _I, _NOT_DONE, _S, _insert, _lock_item, _validate
+from superintendent.queue.common import _A, _I, _NOT_DONE, _S, _U, _check_id, _insert, _lock_item, _require_user, _validate
 from superintendent.queue.history import RevisionKind, _add_revision
 from superintendent.queue.members import check_may_work_in
 from superintendent.store.models import Project, utcnow
@@ -57,6 +57,7 @@ _RETURNING = (_I.c.id, _I.c.project_id, _I.c.external_id, _I.c.data, _I.c.priori
 
 def current_task(session: Session, project: Project, user_id: int, *, now: dt.datetime | None = None) -> Task | None:
     """The item ``user_id`` holds a live lease on in this project, its lease renewed; or None."""
+    user_id = _check_id(user_id, "user")
     now = now or utcnow()
     row = session.execute(
         sa.update(_I)
@@ -101,7 +102,8 @@ def _claim_statement(skip_locked: bool) -> sa.Update:
         when = _I.c.lease_expires_at.type
         now, user = sa.bindparam("claim_now", type_=when), sa.bindparam("claim_user", type_=sa.Integer)
         candidate = _candidate(sa.bindparam("claim_project", type_=sa.Integer), user, now, skip_locked=skip_locked).scalar_subquery()
-        stmt = (sa.update(_I).where(_I.c.id == candidate, _free(now), _NOT_DONE)
+        # "the user exists" is one probe of sp_user's key: a deleted account leases nothing (claim_next then says why)
+        stmt = (sa.update(_I).where(_I.c.id == candidate, _free(now), _NOT_DONE, sa.exists().where(_U.c.id == user))
                 .values(leased_by=user, leased_at=now, lease_expires_at=sa.bindparam("claim_until", type_=when))
                 .returning(*_RETURNING))
         _CLAIM_STATEMENTS[skip_locked] = stmt
@@ -120,8 +122,9 @@ def claim_next(session: Session, project: Project, user_id: int, *, now: dt.date
     """Lease the next item for ``user_id``; None when nothing is left for them.
 
     With ``resume`` (the default), an item the user already holds is handed
-    back first (a reloaded page does not strand a lease).
+    back first (a reloaded page does not strand a lease). :class:`NotFoundError` if the user does not exist.
     """
+    user_id = _check_id(user_id, "user")
     now = now or utcnow()
     if resume:
         held = current_task(session, project, user_id, now=now)
@@ -133,7 +136,10 @@ def claim_next(session: Session, project: Project, user_id: int, *, now: dt.date
         # short transaction (or another claim in flight). Wait for them rather than say "empty";
         # rows leased to others are filtered out before locking, so this waits only on those.
         row = _lease_next(session, project, user_id, now, skip_locked=False)
-    return None if row is None else _task(row)
+    if row is None:
+        _require_user(session, user_id)  # nothing leased: say so if it is because the account is gone
+        return None
+    return _task(row)
 
 
 def _lease_next(session: Session, project: Project, user_id: int, now: dt.datetime, *, skip_locked: bool) -> Any:
@@ -180,7 +186,8 @@ def submit(session: Session, project: Project, user_id: int, item_id: int, value
     """
     label = serialization.dumps(_validate(project, value))
     now = now or utcnow()
-    row = _lock_item(session, project, item_id)  # serialises concurrent submits of one item
+    item_id, user_id = _check_id(item_id, "item"), _check_id(user_id, "user")
+    row = _lock_item(session, project, item_id, user_id)  # serialises concurrent submits of one item; checks the user exists
     if time_taken is None and row.leased_by == user_id and row.leased_at is not None:
         time_taken = max(0.0, (now - row.leased_at).total_seconds())
     old = None
@@ -221,7 +228,8 @@ def submit_and_claim_next(session: Session, project: Project, user_id: int, item
 
 def skip(session: Session, project: Project, user_id: int, item_id: int) -> None:
     """Pass over an item: it is released at once and not shown to this user again."""
-    _lock_item(session, project, item_id)
+    item_id, user_id = _check_id(item_id, "item"), _check_id(user_id, "user")
+    _lock_item(session, project, item_id, user_id)
     session.execute(_insert(session)(_S).values(item_id=item_id, user_id=user_id, created_at=utcnow())
                     .on_conflict_do_nothing(index_elements=["item_id", "user_id"]))
     release(session, project, user_id, item_id)
@@ -229,6 +237,8 @@ def skip(session: Session, project: Project, user_id: int, item_id: int) -> None
 
 def release(session: Session, project: Project, user_id: int, item_id: int | None = None) -> int:
     """End ``user_id``'s leases in the project (or on one item); returns how many."""
+    user_id = _check_id(user_id, "user")
+    item_id = None if item_id is None else _check_id(item_id, "item")
     stmt = sa.update(_I).where(_I.c.project_id == project.id, _I.c.leased_by == user_id)
     if item_id is not None:
         stmt = stmt.where(_I.c.id == item_id)
@@ -251,6 +261,7 @@ def undo(session: Session, project: Project, user_id: int, *, now: dt.datetime |
     the item right now. The removed label is kept in the item's history (an
     ``undo`` revision).
     """
+    user_id = _check_id(user_id, "user")
     now = now or utcnow()
     last = session.execute(
         sa.select(_A.c.id, _A.c.item_id).where(_A.c.project_id == project.id, _A.c.user_id == user_id)
@@ -325,6 +336,8 @@ def act(session: Session, project: Project, user_id: int, action: Action | str, 
     now = now or utcnow()
     if action in (Action.submit, Action.skip) and item_id is None:
         raise ValidationError(f"{action.value} needs the item's id")
+    user_id = _check_id(user_id, "user")
+    item_id = None if item_id is None else _check_id(item_id, "item")
     if action is not Action.release:  # giving an item back is always allowed; anything else needs the right now
         check_may_work_in(session, user_id, project.id)
     if action is Action.submit:
@@ -343,6 +356,7 @@ def act(session: Session, project: Project, user_id: int, action: Action | str, 
 
 def last_annotation_id(session: Session, project: Project, user_id: int) -> int | None:
     """The id of ``user_id``'s most recent annotation in the project (what :func:`undo` would take back)."""
+    user_id = _check_id(user_id, "user")
     return session.execute(
         sa.select(_A.c.id).where(_A.c.project_id == project.id, _A.c.user_id == user_id)
         .order_by(_A.c.created_at.desc(), _A.c.id.desc()).limit(1)

@@ -5,15 +5,17 @@ Internal to :mod:`superintendent.queue`; nothing outside the package imports it.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from superintendent.store.models import Annotation, AnnotationRevision, Item, Project, Skip, User
-from superintendent.validation import NotFoundError, check_label
+from superintendent.validation import NotFoundError, ValidationError, check_label
 
 _I = Item.__table__
 _A = Annotation.__table__
@@ -22,6 +24,52 @@ _U = User.__table__
 _R = AnnotationRevision.__table__
 # Matches the partial index's predicate word for word, so SQLite uses it too.
 _NOT_DONE = sa.text("NOT sp_item.done")
+
+
+_ID_MAX = 2**63 - 1  # ids are 64-bit integers on both databases (SQLite's INTEGER, PostgreSQL's BIGINT)
+
+
+def _check_id(value: Any, what: str = "item") -> int:
+    """An item or user id as given to a public queue function: a whole number from 1 to 2**63 - 1, returned as ``int``.
+
+    The one check of ids at the queue's edge, so both databases answer alike:
+    ``True`` (a bool is not an id), ``"3"`` (text), ``3.0`` and an id past
+    64 bits raise :class:`ValidationError` instead of labelling item 1, item 3
+    (SQLite) or failing in the driver (PostgreSQL, SQLite's OverflowError).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValidationError(f"the {what} id must be a whole number such as 42; got {type(value).__name__} {value!r}")
+    value = int(value)
+    if not 1 <= value <= _ID_MAX:
+        raise ValidationError(f"the {what} id must be a whole number from 1 to {_ID_MAX:,}; got {value:,}")
+    return value
+
+
+def _no_user(user_id: int) -> NotFoundError:
+    return NotFoundError(f"no user with id {user_id}: the account was deleted or never existed; look the user up again")
+
+
+def _require_user(session: Session, user_id: int) -> None:
+    """:class:`NotFoundError` unless the account ``user_id`` exists (e.g. it was deleted after the caller looked it up)."""
+    if session.execute(sa.select(_U.c.id).where(_U.c.id == user_id)).first() is None:
+        raise _no_user(user_id)
+
+
+def _require_project(session: Session, project: Project) -> None:
+    """:class:`NotFoundError` unless ``project`` still exists; on PostgreSQL its row stays (key-share lock) until commit.
+
+    For writers holding a :class:`Project` read earlier: a project deleted in
+    between gets this message instead of a foreign-key error. (On SQLite the
+    writing transaction holds the database's write lock from its start.)
+    """
+    found = session.execute(sa.select(Project.id).where(Project.id == project.id).with_for_update(read=True, key_share=True)).first()
+    if found is None:
+        raise _project_gone(project)
+
+
+def _project_gone(project: Project) -> NotFoundError:
+    return NotFoundError(f"project {project.name!r} no longer exists: it was deleted after it was opened; "
+                         "create it again (or open another project)")
 
 
 def _validate(project: Project, value: Any) -> Any:
@@ -49,10 +97,23 @@ def _recount(session: Session, project: Project, item_ids: Sequence[int]) -> Non
 
 _LOCK_ITEM = (sa.select(_I.c.id, _I.c.project_id, _I.c.leased_by, _I.c.leased_at, _I.c.n_annotations)
               .where(_I.c.id == sa.bindparam("lock_item_id", type_=_I.c.id.type)).with_for_update())
+# The same, and whether the user exists, in the same round trip (only the item row is locked).
+_LOCK_ITEM_FOR_USER = (sa.select(_I.c.id, _I.c.project_id, _I.c.leased_by, _I.c.leased_at, _I.c.n_annotations,
+                                 sa.select(_U.c.id).where(_U.c.id == sa.bindparam("lock_user_id", type_=_U.c.id.type))
+                                 .scalar_subquery().label("user_found"))
+                       .where(_I.c.id == sa.bindparam("lock_item_id", type_=_I.c.id.type)).with_for_update(of=_I))
 
 
-def _lock_item(session: Session, project: Project, item_id: int) -> Any:
-    row = session.connection().execute(_LOCK_ITEM, {"lock_item_id": item_id}).first()
+def _lock_item(session: Session, project: Project, item_id: int, user_id: int | None = None) -> Any:
+    """Lock an item row of the project (:class:`NotFoundError` if it is not there); with ``user_id``,
+    also check that account exists, so a write for a deleted user fails here with a message."""
+    item_id = _check_id(item_id, "item")
+    if user_id is None:
+        row = session.connection().execute(_LOCK_ITEM, {"lock_item_id": item_id}).first()
+    else:
+        row = session.connection().execute(_LOCK_ITEM_FOR_USER, {"lock_item_id": item_id, "lock_user_id": _check_id(user_id, "user")}).first()
     if row is None or row.project_id != project.id:
         raise NotFoundError(f"item {item_id} is not in project {project.name!r}")
+    if user_id is not None and row.user_found is None:
+        raise _no_user(user_id)
     return row

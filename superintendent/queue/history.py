@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.queue.common import _A, _I, _R, _U, _lock_item, _validate
+from superintendent.queue.common import _A, _I, _R, _U, _check_id, _lock_item, _validate
 from superintendent.queue.reads import AnnotationRow
 from superintendent.store.models import Project, utcnow
 from superintendent.validation import NotFoundError, SuperintendentError, ValidationError
@@ -38,6 +38,7 @@ def recent_labels(session: Session, project: Project, user_id: int, limit: int =
     """``user_id``'s latest labels in the project, most recent first (one seek along their index)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"limit must be a positive whole number; got {limit!r}")
+    user_id = _check_id(user_id, "user")
     stmt = (sa.select(_A.c.item_id, _I.c.external_id, _U.c.username, _A.c.value, _A.c.created_at, _A.c.time_taken)
             .select_from(_A.join(_I, _A.c.item_id == _I.c.id).join(_U, _A.c.user_id == _U.c.id))
             .where(_A.c.project_id == project.id, _A.c.user_id == user_id)
@@ -55,6 +56,7 @@ def change_own_label(session: Session, project: Project, user_id: int, item_id: 
     time in the history. Raises :class:`NotFoundError` if the user has not
     labelled the item, :class:`ValidationError` for a label that is not an option.
     """
+    item_id, user_id = _check_id(item_id, "item"), _check_id(user_id, "user")
     label = serialization.dumps(_validate(project, value))
     now = now or utcnow()
     _lock_item(session, project, item_id)  # serialises with submits, undos and reviews of the item

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from superintendent import serialization
 from superintendent.auth import ensure_user
 from superintendent.labels import IMPORT_USER, content_ids
-from superintendent.queue.common import _A, _I, _NOT_DONE, _R, _count_items, _insert, _recount, _validate
+from superintendent.queue.common import _A, _I, _NOT_DONE, _R, _check_id, _count_items, _insert, _recount, _require_project, _validate
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project, Role, utcnow
 from superintendent.validation import NotFoundError, ValidationError, split_labels
@@ -87,6 +87,7 @@ def add_items(
     if n == 0:
         return AddResult(0, 0, 0)
 
+    _require_project(session, project)  # deleted meanwhile: a message, not a foreign-key error
     before = _count_items(session, project.id)
     base = session.execute(sa.select(sa.func.max(_I.c.priority)).where(_I.c.project_id == project.id)).scalar()
     base = 0.0 if base is None else float(base) + 1.0
@@ -141,7 +142,7 @@ def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> None:
     columns = ", ".join(_ITEM_COLUMNS)
     if session.get_bind().dialect.name == "postgresql":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = csv.writer(buffer, lineterminator="\r\n")  # "\r\n": a value holding either is quoted (COPY ends a row at a bare "\r")
         for row in rows:
             writer.writerow(v.isoformat() if isinstance(v, dt.datetime) else v for v in row)  # None -> empty -> NULL
         buffer.seek(0)
@@ -193,7 +194,7 @@ def progress_counts(session: Session, project: Project | int) -> tuple[int, int]
 
 def items_data(session: Session, project: Project, item_ids: Sequence[int]) -> dict[int, Any]:
     """Some items' payloads by id (those of other projects are left out)."""
-    ids = [int(i) for i in item_ids]
+    ids = [_check_id(i) for i in item_ids]
     if not ids:
         return {}
     rows = session.execute(sa.select(_I.c.id, _I.c.data).where(_I.c.project_id == project.id, _I.c.id.in_(ids)))
@@ -202,6 +203,7 @@ def items_data(session: Session, project: Project, item_ids: Sequence[int]) -> d
 
 def item_data(session: Session, project: Project, item_id: int) -> Any:
     """One item's payload (to show it again); :class:`NotFoundError` if it is not in the project."""
+    item_id = _check_id(item_id, "item")
     row = session.execute(sa.select(_I.c.project_id, _I.c.data).where(_I.c.id == item_id)).first()
     if row is None or row.project_id != project.id:
         raise NotFoundError(f"item {item_id} is not in project {project.name!r}")

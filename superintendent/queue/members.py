@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from superintendent.queue.common import _check_id
 from superintendent.queue.history import NotAllowedError
 from superintendent.store.models import Project, ProjectMember, Role, User
 
@@ -28,6 +29,7 @@ __all__ = ["add_members", "check_may_work_in", "last_project_id", "may_work_in",
 
 
 def _role_and_project(session: Session, user_id: int, project_id: int) -> tuple[str | None, bool | None]:
+    user_id = _check_id(user_id, "user")
     row = session.execute(sa.select(User.role, User.active).where(User.id == user_id)).first()
     archived = session.execute(sa.select(Project.archived).where(Project.id == project_id)).scalar_one_or_none()
     if row is None or not row.active:
@@ -81,7 +83,7 @@ def member_ids(session: Session, project_id: int) -> list[int]:
 def add_members(session: Session, project_id: int, user_ids: Iterable[int]) -> list[int]:
     """Make users members of a project; returns the ids newly added (existing members are left alone)."""
     have = set(member_ids(session, project_id))
-    new = sorted(set(user_ids) - have)
+    new = sorted({_check_id(u, "user") for u in user_ids} - have)
     for user_id in new:
         session.add(ProjectMember(project_id=project_id, user_id=user_id))
     session.flush()
@@ -90,7 +92,7 @@ def add_members(session: Session, project_id: int, user_ids: Iterable[int]) -> l
 
 def remove_members(session: Session, project_id: int, user_ids: Iterable[int]) -> list[int]:
     """End users' membership of a project; returns the ids removed. Their labels stay."""
-    gone = sorted(set(user_ids) & set(member_ids(session, project_id)))
+    gone = sorted({_check_id(u, "user") for u in user_ids} & set(member_ids(session, project_id)))
     if gone:
         session.execute(sa.delete(ProjectMember).where(ProjectMember.project_id == project_id, ProjectMember.user_id.in_(gone)))
         session.flush()

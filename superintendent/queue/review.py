@@ -15,7 +15,7 @@ from sqlmodel import Session
 from superintendent import serialization
 from superintendent.auth import can
 from superintendent.labels import consensus, final_label
-from superintendent.queue.common import _A, _I, _R, _U, _validate
+from superintendent.queue.common import _A, _I, _R, _U, _check_id, _validate
 from superintendent.queue.history import NotAllowedError, Revision, RevisionKind, _add_revision
 from superintendent.queue.members import check_may_work_in
 from superintendent.queue.reads import _annotations_by_item
@@ -48,6 +48,7 @@ def clear_review(session: Session, project: Project, reviewer_id: int, item_id: 
 
 
 def _write_review(session: Session, project: Project, reviewer_id: int, item_id: int, label: str | None, now: dt.datetime) -> bool:
+    item_id, reviewer_id = _check_id(item_id, "item"), _check_id(reviewer_id, "user")
     _check_reviewer(session, project, reviewer_id)
     row = session.execute(
         sa.select(_I.c.project_id, _I.c.done, _I.c.review_value).where(_I.c.id == item_id).with_for_update()
@@ -220,6 +221,7 @@ def review_items(session: Session, project: Project, *, label: Any = None, label
 def item_history(session: Session, project: Project, item_id: int) -> ItemHistory:
     """Everything about one item for review: its data, each labeller's label and time, consensus,
     corrected label, and every change in order (edits, undos, reviews)."""
+    item_id = _check_id(item_id, "item")
     item = session.execute(
         sa.select(*_ITEM_FOR_REVIEW, _I.c.project_id, _I.c.data, _I.c.done).where(_I.c.id == item_id)
     ).first()
