@@ -134,10 +134,9 @@ def test_a_live_holder_on_another_host_keeps_its_lock_by_renewing_it(tmp_path, s
     engine.dispose()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL keeps no lock row: its advisory lock dies with the connection
 def test_a_lock_row_of_an_older_version_on_another_host_does_not_block_for_an_hour(engine, short_lock):
     """Rows written before the heartbeat existed (holder ``host:pid:nonce``, deadline an hour ahead) are never renewed."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL keeps no lock row: its advisory lock dies with the connection")
     project = new_project(engine)
     with session_scope(engine) as s:
         s.add(RetrainLock(project_id=project.id, holder="old-container:1:0a1b2c3d", expires_at=utcnow() + dt.timedelta(seconds=3600)))
@@ -167,9 +166,8 @@ def test_the_heartbeat_must_be_shorter_than_the_stale_time():
     assert Settings().retrain_lock_stale_seconds == 60 and Settings().retrain_lock_heartbeat_seconds == 10
 
 
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)  # SQLite has none
 def test_postgresql_keeps_its_advisory_lock(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no advisory locks")
     from superintendent.retrain_lock import _LOCK_NAMESPACE
 
     project = new_project(engine)
