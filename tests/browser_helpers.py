@@ -59,15 +59,17 @@ class AppDidNotStart(RuntimeError):
 
 
 @contextmanager
-def running_app(folder: Path, timeout: float = 60, db_url: str | None = None) -> Iterator[tuple[str, str]]:
+def running_app(folder: Path, timeout: float = 60, db_url: str | None = None,
+                extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
     """``streamlit run streamlit_app.py`` on ``db_url`` (default: a fresh SQLite file in ``folder``); yields (base URL, database URL).
 
-    Its data folder and log (``streamlit.log``) are in ``folder`` too; no background scheduler, no file watcher.
+    Its data folder and log (``streamlit.log``) are in ``folder`` too; no background scheduler (unless ``extra_env``,
+    which is added to the environment last, turns it on), no file watcher.
     """
     port = free_port()
     db_url = db_url or f"sqlite:///{folder / 'app.db'}"
     env = {**os.environ, "SUPERINTENDENT_DATABASE_URL": db_url, "SUPERINTENDENT_DATA_DIR": str(folder / "data"),
-           "SUPERINTENDENT_RUN_SCHEDULER": "false"}
+           "SUPERINTENDENT_RUN_SCHEDULER": "false", **(extra_env or {})}
     log_path = folder / "streamlit.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),

@@ -13,11 +13,7 @@ database (where sign-ins are sessions), each with its own retrain scheduler. In 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -26,11 +22,11 @@ import pytest
 import sqlalchemy as sa
 from browser_helpers import (
     PASSWORD,
-    ROOT,
     VIEWPORT,
+    AppDidNotStart,
     choose,
-    free_port,
     item_text,
+    running_app,
     screenshots_into,
     settle,
     sign_in,
@@ -54,38 +50,15 @@ def pg_url() -> Iterator[str]:
 
 
 @contextmanager
-def replica(folder: Path, db_url: str, timeout: float = 60) -> Iterator[str]:
-    """One ``streamlit run`` on ``db_url`` with its own retrain scheduler; yields its URL."""
+def replica(folder: Path, db_url: str) -> Iterator[str]:
+    """One ``streamlit run`` on ``db_url`` with its own retrain scheduler (a 1 s tick); yields its URL."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "SUPERINTENDENT_DATABASE_URL": db_url, "SUPERINTENDENT_DATA_DIR": str(folder / "data"),
-           "SUPERINTENDENT_RUN_SCHEDULER": "true",
-           "SUPERINTENDENT_SCHEDULER_TICK_SECONDS": "1"}
-    log_path = folder / "streamlit.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                                 "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("streamlit did not start:\n" + log_path.read_text())
-                time.sleep(0.2)
+    try:
+        with running_app(folder, db_url=db_url, extra_env={"SUPERINTENDENT_RUN_SCHEDULER": "true",
+                                                           "SUPERINTENDENT_SCHEDULER_TICK_SECONDS": "1"}) as (base, _):
             yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    except AppDidNotStart as exc:
+        pytest.fail(str(exc))
 
 
 def _seed(db_url: str) -> sa.Engine:
