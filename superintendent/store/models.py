@@ -110,6 +110,76 @@ class UserSession(SQLModel, table=True):
     end_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(30), nullable=True))
 
 
+class ApiToken(SQLModel, table=True):
+    """A personal access token for the HTTP API: it acts as its user, with the user's role and memberships of the moment.
+
+    Only the SHA-256 of the token is stored (``token_hash``); ``prefix`` is its first characters, shown in lists so a
+    person can tell tokens apart. A token stops at ``expires_at`` or when ``revoked_at`` is set.
+    """
+
+    __tablename__ = "sp_api_token"
+    __table_args__ = (sa.Index("ix_api_token_user", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="CASCADE"), nullable=False))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    prefix: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    token_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    expires_at: dt.datetime | None = _time()
+    last_used_at: dt.datetime | None = _time()
+    revoked_at: dt.datetime | None = _time()
+
+
+class Webhook(SQLModel, table=True):
+    """A project's webhook: events (a JSON list of names) are POSTed to ``url``, signed with ``secret`` (HMAC-SHA256).
+
+    A hook that keeps failing is paused: ``paused_at`` set and ``paused_reason`` saying why; ``failures`` counts the
+    deliveries given up on in a row.
+    """
+
+    __tablename__ = "sp_webhook"
+    __table_args__ = (sa.Index("ix_webhook_project", "project_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_project.id", ondelete="CASCADE"), nullable=False))
+    url: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    secret: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
+    events: str = Field(default="[]", sa_column=sa.Column(sa.Text, nullable=False))
+    active: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False))
+    failures: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
+    paused_at: dt.datetime | None = _time()
+    paused_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_by: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_user.id", ondelete="SET NULL"), nullable=True))
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox and the delivery log in one: a row per event per hook, written in the transaction of the event.
+
+    A background worker sends rows whose ``status`` is ``pending`` and whose ``next_attempt_at`` has come, retrying
+    with backoff; ``status`` ends as ``delivered`` or ``failed`` (given up). ``payload`` is the JSON body.
+    """
+
+    __tablename__ = "sp_webhook_delivery"
+    __table_args__ = (sa.Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+                      sa.Index("ix_webhook_delivery_hook", "webhook_id", "id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("sp_webhook.id", ondelete="CASCADE"), nullable=False))
+    event: str = Field(sa_column=sa.Column(sa.String(40), nullable=False))
+    event_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(default="pending", sa_column=sa.Column(sa.String(16), nullable=False))
+    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
+    next_attempt_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    last_attempt_at: dt.datetime | None = _time()
+    response_code: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: dt.datetime | None = Field(default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False))
+    delivered_at: dt.datetime | None = _time()
+
+
 class Project(SQLModel, table=True):
     """A project. Its settings are checked, documented and defaulted by
     :class:`superintendent.project_settings.ProjectSettings` (one field per column; a test keeps the defaults alike).
