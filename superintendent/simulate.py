@@ -83,6 +83,9 @@ class Events:
         self.log.append((kind, item_id, label, now))
         self.begun.append(now if begun is None else begun)
         self.n_submits += kind == "submit"
+        sink = getattr(self, "sink", None)  # --stream: each row also written at once, so a killed process leaves its log
+        if sink is not None:
+            sink.write(json.dumps([kind, item_id, label, now, self.begun[-1]]) + "\n")
 
 
 def _wait_at_barrier(folder: str, n: int, name: str, timeout: float = 120.0) -> None:
@@ -99,7 +102,7 @@ def _wait_at_barrier(folder: str, n: int, name: str, timeout: float = 120.0) -> 
 def run_labeller(url: str, project_name: str, username: str, *, max_labels: int = 1000, duration: float | None = None,
                  think_seconds: float = 0.0, skip_prob: float = 0.0, undo_prob: float = 0.0, seed: int = 0,
                  barrier: tuple[str, int] | None = None, retries: int = 10, retry_empty: float = 0.0,
-                 engine: sa.Engine | None = None) -> Events:
+                 engine: sa.Engine | None = None, stream: str | None = None) -> Events:
     """Label until the queue is empty, ``max_labels`` are given, or ``duration`` seconds pass.
 
     ``barrier`` = (folder, n) lines n processes up to start together: each
@@ -110,11 +113,17 @@ def run_labeller(url: str, project_name: str, username: str, *, max_labels: int 
     again every 0.2 s for up to this many seconds (a user reloading the page)
     instead of stopping. ``engine``: share one (its pool) between threads;
     by default the labeller makes its own and disposes of it at the end.
+    ``stream``: a folder; every log row is also appended to ``<folder>/<user>.jsonl``
+    as ``[kind, item, label, time, begun]`` the moment it is logged (for tests
+    that kill the process: what it had logged survives it).
     """
     rng = random.Random(seed)
     own_engine = engine is None
     engine = make_engine(url) if engine is None else engine
     events = Events(user=username)
+    if stream is not None:
+        Path(stream).mkdir(parents=True, exist_ok=True)
+        events.sink = open(Path(stream) / f"{username}.jsonl", "a", buffering=1)  # line-buffered: one write per row
 
     def on_retry(_attempt: int, exc: BaseException) -> None:
         events.retries += 1
@@ -206,6 +215,8 @@ def run_labeller(url: str, project_name: str, username: str, *, max_labels: int 
     if task is not None:
         tx(lambda s: queue.act(s, project, user_id, Action.release))
     events.finished = time.time()
+    if stream is not None:
+        events.sink.close()
     if own_engine:
         engine.dispose()
     return events
@@ -243,10 +254,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retry-empty", type=float, default=0.0,
                         help="when the queue looks empty before --duration is up, look again for up to this many seconds")
     parser.add_argument("--threads", type=int, default=None, help="run N labellers USER-0 ... USER-(N-1) as threads; --out gets a list")
+    parser.add_argument("--stream", default=None, metavar="FOLDER",
+                        help="also append each event to FOLDER/USER.jsonl as it happens (survives a kill)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     options = dict(max_labels=args.max_labels, duration=args.duration, think_seconds=args.think_seconds, skip_prob=args.skip_prob,
-                   undo_prob=args.undo_prob, retries=args.retries, retry_empty=args.retry_empty,
+                   undo_prob=args.undo_prob, retries=args.retries, retry_empty=args.retry_empty, stream=args.stream,
                    barrier=None if args.barrier is None else (args.barrier[0], int(args.barrier[1])))
     if args.threads is None:
         result: Any = asdict(run_labeller(args.url, args.project, args.user, seed=args.seed, **options))

@@ -587,13 +587,16 @@ def _pg_ctlcluster_or_skip() -> list[str]:
             pytest.fail(f"{reason} (CI=true: this test must run)")
         pytest.skip(reason)
     version = sorted(os.listdir("/etc/postgresql"))[-1]
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+    # the cluster serving SUPERINTENDENT_TEST_POSTGRES_URL; another one (e.g. on port 5433) lets a restart test run
+    # while other tests use the main server
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, os.environ.get("SUPERINTENDENT_TEST_PG_CLUSTER", "main")]
 
 
 def _pg_ready(timeout: float) -> bool:
+    port = sa.engine.make_url(postgres_base_url()).port or 5432
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-t", "1"], capture_output=True).returncode == 0:
+        if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(port), "-t", "1"], capture_output=True).returncode == 0:
             return True
         time.sleep(0.1)
     return False
