@@ -85,7 +85,7 @@ DEEP = [
     ("label-studio row", "t.json", lambda d: f'[{{"id": 1, "data": {{"a": {nested(d)}, "b": 1}}}}]', r"task 1, at \[\"data\"\]\[\"a\"\]"),
     ("items jsonl", "i.jsonl", lambda d: f'{{"external_id": "a", "data": {nested(d)}, "annotations": []}}\n', r"line 1: at \[\"data\"\]"),
     ("json table", "t.json", lambda d: f'[{{"text": {nested(d)}, "n": 1}}]', r"at \[0\]\[\"text\"\]"),
-    ("jsonl table", "t.jsonl", lambda d: f'{{"text": {nested(d)}, "n": 1}}\n', "a value of the file"),  # the table reader's own parser
+    ("jsonl table", "t.jsonl", lambda d: f'{{"text": {nested(d)}, "n": 1}}\n', r"column 'text', data row 1"),  # the table's cell check
 ]
 
 

@@ -1,18 +1,26 @@
-"""Admin, Upload data tab: pick a project, drop a file, check the preview, import in one transaction."""
+"""Admin, Upload data tab: pick a project, drop a file, check the preview, import in one transaction.
+
+The import runs in a worker thread (:mod:`superintendent.import_jobs`): a
+fragment redrawn every :data:`POLL_SECONDS` shows its progress and a
+"Cancel import" button (a cancelled import imports nothing), then its
+outcome. The account is re-checked when the import starts and the audit
+entry written when it has succeeded (:func:`guarded_engine_action`, run on
+the worker thread).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import streamlit as st
-from sqlalchemy.engine import Engine
 
-from superintendent import audit, auth, importing, ingest, queue
+from superintendent import audit, auth, import_jobs, importing, ingest, queue
 from superintendent.app import render, resources
 from superintendent.app.guard import Note, guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import all_projects
-from superintendent.store import session_scope
+from superintendent.store import Project, session_scope
 from superintendent.validation import SuperintendentError
 
 READ_AS = {"csv": "CSV table", "parquet": "Parquet table", "json": "JSON table", "jsonl": "JSON Lines table", "npy": ".npy array",
@@ -23,6 +31,19 @@ ID_NAMES = ("external_id", "id")  # a column of these names is offered as the id
 LABEL_NAMES = ("label", "labels")  # and of these as the label column
 PARSED = "admin-upload-parsed"  # session state: (content hash, format) -> the table read from the upload, read once per file
 MAP_SHOWN = 60  # annotators offered in the mapping table; the others keep their import-only accounts (the CLI maps any)
+PREPARED = "admin-upload-prepared"  # session state: (what it was prepared from) -> the PreparedImport, prepared once
+JOB = "admin-upload-job"  # session state: this session's latest import, a Started
+POLL_SECONDS = 0.5  # how often the progress fragment asks the running import how far it is
+QUICK_SECONDS = 1.5  # the click's run waits this long for the import to end before it shows its progress instead
+
+
+@dataclass(frozen=True)
+class Started:
+    """An import this session started: its job id (in this server process), the file and the project, for the outcome."""
+
+    job_id: str
+    file: str
+    project: str
 
 
 def _guess(columns: list[str], names: tuple[str, ...]) -> int:
@@ -88,6 +109,27 @@ def _annotator_map(named: list[importing.Annotator], digest: str) -> dict[str, s
 
 
 def upload_tab(user: CurrentUser) -> None:
+    _upload_form(user)
+    _import_panel()
+
+
+def _prepare(name: str, data: bytes, digest: str, project: Project, fmt: str, plan: ingest.TablePlan | None,
+             limits: ingest.ImportLimits, data_key: str | None, from_name: str | None) -> ingest.PreparedImport:
+    """``ingest.prepare_upload`` once per file, project settings and plan: kept in session state (only the latest), so
+    the tab's reruns do not read a large file again."""
+    key = (name, digest, fmt, repr(plan), project.id, tuple(map(repr, project.options or ())), project.label_mode,
+           project.allow_free_text, data_key, from_name, limits)
+    cached = st.session_state.get(PREPARED)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    prepared = ingest.prepare_upload(name, data, plan=plan, options=project.options, label_mode=project.label_mode,
+                                     limits=limits, upload_dir=resources.settings().upload_dir, fmt=fmt,
+                                     allow_free_text=project.allow_free_text, data_key=data_key, from_name=from_name)
+    st.session_state[PREPARED] = (key, prepared)
+    return prepared
+
+
+def _upload_form(user: CurrentUser) -> None:
     projects = all_projects()
     if not projects:
         st.info("Create a project first.")
@@ -117,9 +159,7 @@ def upload_tab(user: CurrentUser) -> None:
                                       help="The from_name whose choices are the labels; default: the only one") or None
         if fmt in ("csv", "parquet", "json", "jsonl"):
             plan = _table_plan(_table(data, digest, fmt, limits, upload.name), digest)
-        prepared = ingest.prepare_upload(upload.name, data, plan=plan, options=project.options, label_mode=project.label_mode,
-                                            limits=limits, upload_dir=resources.settings().upload_dir, fmt=fmt,
-                                            allow_free_text=project.allow_free_text, data_key=data_key, from_name=from_name)
+        prepared = _prepare(upload.name, data, digest, project, fmt, plan, limits, data_key, from_name)
     except SuperintendentError as exc:
         st.error(f"This file cannot be imported: {render.text(exc)}")
         return
@@ -127,23 +167,76 @@ def upload_tab(user: CurrentUser) -> None:
     st.dataframe(prepared.preview, width="stretch", hide_index=True)
     named = importing.annotators(prepared)
     user_map = _annotator_map(named, digest) if named else {}
-    if st.button(f"Import {prepared.n_rows:,} items into {render.text(repr(project.name))}", key="admin-upload-import", type="primary"):
-        bar = st.progress(0.0, text="Importing...")
+    if not st.button(f"Import {prepared.n_rows:,} items into {render.text(repr(project.name))}", key="admin-upload-import", type="primary"):
+        return
+    running = _current_job()
+    if running is not None and running.status().running:
+        st.warning("An import started here is still running: wait for it to end (its progress is below) or cancel it, "
+                   "then press Import again.")
+        return
 
-        def run_import(engine: Engine) -> queue.AddResult:
-            return importing.import_prepared(engine, project, prepared, progress=lambda f: bar.progress(min(1.0, f), text="Importing..."),
-                                             user_map=user_map)
+    def note(r: queue.AddResult) -> Note:
+        return Note(audit.AuditAction.data_import, project.name,
+                    {"file": upload.name, "added": r.added, "already_present": r.already_present, "labelled": r.labelled,
+                     "labels_new": r.labels_new, "labels_changed": r.labels_changed, "labels_same": r.labels_same,
+                     **({"user_map": user_map, "import_only_accounts": len(named) - len(user_map)} if named else {})})
 
-        def note(r: queue.AddResult) -> Note:
-            return Note(audit.AuditAction.data_import, project.name,
-                        {"file": upload.name, "added": r.added, "already_present": r.already_present, "labelled": r.labelled,
-                         "labels_new": r.labels_new, "labels_changed": r.labels_changed, "labels_same": r.labels_same,
-                         **({"user_map": user_map, "import_only_accounts": len(named) - len(user_map)} if named else {})})
+    def guard(act: import_jobs.Act) -> queue.AddResult:  # on the worker thread: the account checked as the import starts,
+        return guarded_engine_action(user, "upload", act, audit=note)  # the audit entry written once it has succeeded
 
-        try:
-            result = guarded_engine_action(user, "upload", run_import, audit=note)
-        except SuperintendentError as exc:
-            st.error(f"Nothing was imported: {render.text(exc)}")
-            return
-        bar.progress(1.0, text="Done")
-        st.success(f"Imported {result.describe()}.")
+    job = import_jobs.start_import(resources.engine(), project, prepared, user_map=user_map, guard=guard)
+    st.session_state[JOB] = Started(job.job_id, upload.name, project.name)
+    job.wait(QUICK_SECONDS)  # a small file is imported by now: its outcome is drawn at once, without a progress bar
+
+
+def _current_job() -> import_jobs.ImportJob | None:
+    started = st.session_state.get(JOB)
+    return import_jobs.get_job(started.job_id) if started is not None else None
+
+
+def _import_panel() -> None:
+    """This session's latest import: its progress while it runs (a fragment polling it), then how it ended."""
+    job = _current_job()
+    if job is None:
+        return
+    if job.status().running:
+        _import_progress()
+    else:
+        _outcome(job.status())
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _import_progress() -> None:
+    job = _current_job()
+    if job is None:
+        return
+    status = job.status()
+    if not status.running:
+        st.rerun()  # the whole tab once more: the outcome is drawn outside this fragment, which then stops polling
+    started: Started = st.session_state[JOB]
+    st.write(f"**Importing {render.text(started.file)}** into {render.text(repr(started.project))}")
+    st.progress(status.fraction, text=_progress_text(status))
+    st.button("Cancel import", key="admin-upload-cancel", on_click=job.cancel,
+              disabled=status.cancel_requested or status.phase is import_jobs.Phase.finishing,
+              help="Stops the import at its next chunk and rolls it back: nothing is imported")
+
+
+def _progress_text(status: import_jobs.JobStatus) -> str:
+    if status.cancel_requested and status.phase is not import_jobs.Phase.finishing:
+        return "Cancelling: rolling the import back..."
+    if status.phase is import_jobs.Phase.checking:
+        return f"Checking your account and the file's labels before importing {status.total_items:,} items..."
+    if status.phase is import_jobs.Phase.finishing:
+        return f"Saving {status.total_items:,} items (this last step cannot be cancelled)..."
+    return f"Importing {status.done_items:,} of {status.total_items:,} items"
+
+
+def _outcome(status: import_jobs.JobStatus) -> None:
+    started: Started = st.session_state[JOB]
+    st.caption(f"Import of {render.text(started.file)} into {render.text(repr(started.project))}, {status.seconds:.1f} s")
+    if status.state is import_jobs.JobState.done:
+        st.success(f"Imported {status.result.describe()}.")
+    elif status.state is import_jobs.JobState.cancelled:
+        st.info("Import cancelled: nothing was imported.")
+    else:
+        st.error(f"Nothing was imported: {render.text(status.error)}")

@@ -7,7 +7,8 @@ paths inside the upload folder, annotator names.
   text at all, so refusing both keeps SQLite and PostgreSQL alike.
 * :func:`json_problem`: parsed JSON nested more than :data:`MAX_JSON_DEPTH`
   levels is refused before any recursive code (decoding tagged values,
-  serialising, hashing) meets it.
+  serialising, hashing) meets it. A table's cells pass the same check
+  (:func:`cell_depth_problem`, naming the column and the data row).
 * :func:`upload_file`: the one rule for a path an upload names (an items
   JSONL ``file_path`` or ``data.image_path``, a Label Studio image already on
   this server, a table's ``image_path`` column, a tagged path in item data):
@@ -27,11 +28,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from superintendent.labels import IMPORT_PREFIX, import_identity
 from superintendent.validation import ValidationError
 
-__all__ = ["MAX_ANNOTATOR_CHARS", "MAX_JSON_DEPTH", "MAX_PATH_CHARS", "check_annotator", "check_text", "first_text_problem", "item_paths",
-           "json_problem", "text_problem", "upload_file"]
+__all__ = ["MAX_ANNOTATOR_CHARS", "MAX_JSON_DEPTH", "MAX_PATH_CHARS", "cell_depth_problem", "check_annotator", "check_text",
+           "first_text_problem", "item_paths", "json_problem", "text_problem", "upload_file"]
 
 MAX_JSON_DEPTH = 100  # levels of lists and objects in one JSON document (a Label Studio file's own structure takes 5)
 MAX_USERNAME_CHARS = 150  # the user table's limit
@@ -66,24 +70,33 @@ def _short(text: str) -> str:
     return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
 
 
-def _children(value: dict | list) -> Iterator[tuple[Any, Any]]:
-    return iter(value.items()) if isinstance(value, dict) else enumerate(value)
+# What nests: JSON's objects and lists, and in a table's cells also tuples and arrays (Parquet lists arrive as arrays).
+_SEQUENCES = (list, tuple, np.ndarray)
+_CONTAINERS = (dict, *_SEQUENCES)
 
 
-def json_problem(value: Any, raw: str | bytes | None = None) -> tuple[tuple[Any, ...], str] | None:
+def _children(value: dict | list | tuple | np.ndarray) -> Iterator[tuple[Any, Any]]:
+    if isinstance(value, dict):
+        return iter(value.items())
+    if isinstance(value, np.ndarray):  # numbers (or text) only: nothing nests further inside
+        return enumerate(value.reshape(-1) if value.dtype == object else ())
+    return enumerate(value)
+
+
+def json_problem(value: Any, raw: str | bytes | None = None, *, text: bool = True) -> tuple[tuple[Any, ...], str] | None:
     """The first place (keys and indexes from the top) where parsed JSON nests deeper than :data:`MAX_JSON_DEPTH` or
     holds unstorable text, and what is wrong there; None when there is none.
 
     ``raw``, the text it was parsed from, lets the text check be skipped when no escape in it could have made such a
-    character. Iterative (no recursion), in file order.
+    character; ``text=False`` skips it always (the depth only). Iterative (no recursion), in file order.
     """
-    strings = raw is None or (_BAD_ESCAPE.search(raw) if isinstance(raw, str) else _BAD_ESCAPE_BYTES.search(raw)) is not None
+    strings = text and (raw is None or (_BAD_ESCAPE.search(raw) if isinstance(raw, str) else _BAD_ESCAPE_BYTES.search(raw)) is not None)
     if _fine(value, strings):
         return None
     if isinstance(value, str):
         problem = text_problem(value) if strings else None
         return ((), f"holds {problem}") if problem else None
-    if not isinstance(value, (dict, list)):
+    if not isinstance(value, _CONTAINERS):
         return None
     stack: list[tuple[tuple[Any, ...], Iterator[tuple[Any, Any]]]] = [((), _children(value))]
     while stack:
@@ -95,7 +108,7 @@ def json_problem(value: Any, raw: str | bytes | None = None) -> tuple[tuple[Any,
         key, child = nxt
         if strings and isinstance(key, str) and (problem := text_problem(key)) is not None:
             return path, f"has the key {_short(key)}, which holds {problem}"
-        if isinstance(child, (dict, list)):
+        if isinstance(child, _CONTAINERS):
             if len(stack) >= MAX_JSON_DEPTH:
                 return path + (key,), f"is nested more than {MAX_JSON_DEPTH} levels deep (lists or objects inside each other)"
             stack.append((path + (key,), _children(child)))
@@ -116,21 +129,37 @@ def _fine(value: Any, strings: bool) -> bool:
         node, depth = pop()
         if depth > MAX_JSON_DEPTH:
             return False
-        if type(node) is dict:
+        kind = type(node)
+        if kind is dict:
             if strings and any(search(k) is not None for k in node):
                 return False
             children = node.values()
-        elif type(node) is list:
+        elif kind is list or kind is tuple:
             children = node
+        elif kind is np.ndarray and node.dtype == object:
+            children = node.reshape(-1)
         else:
             continue
         for child in children:
             kind = type(child)
-            if kind is dict or kind is list:
+            if kind is dict or kind is list or kind is tuple or kind is np.ndarray:
                 push((child, depth + 1))
             elif strings and kind is str and search(child) is not None:
                 return False
     return True
+
+
+def cell_depth_problem(column: pd.Series) -> tuple[int, str] | None:
+    """The first cell of a table's column that nests deeper than :data:`MAX_JSON_DEPTH` (its 0-based position) and what
+    is wrong with it, or None: the table readers' form of :func:`json_problem`'s depth rule, one look at each cell."""
+    if column.dtype != object:
+        return None
+    for row, value in enumerate(column.to_numpy(dtype=object)):
+        if isinstance(value, _CONTAINERS):
+            found = json_problem(value, text=False)
+            if found is not None:
+                return row, found[1]
+    return None
 
 
 def json_place(path: Sequence[Any], unit: str | None = None) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from superintendent.ingest.checks import MAX_JSON_DEPTH, json_place, json_problem
+from superintendent.ingest.checks import json_place, json_problem
 from superintendent.ingest.prepared import MB
 from superintendent.validation import ValidationError
 
@@ -98,12 +98,9 @@ def row_list(rows: Sequence[int]) -> str:
     return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
 
 
-def plain(v: Any, _depth: int = 0) -> Any:
-    """A value as plain Python (numpy scalars unwrapped, NaN / NA / NaT as None) that serialises cleanly; a value nested
-    more than :data:`~superintendent.ingest.checks.MAX_JSON_DEPTH` levels is refused."""
-    if _depth > MAX_JSON_DEPTH:
-        raise ValidationError(f"a value of the file is nested more than {MAX_JSON_DEPTH} levels deep (lists or objects inside "
-                              "each other); flatten it and upload the file again")
+def plain(v: Any) -> Any:
+    """A value as plain Python (numpy scalars unwrapped, NaN / NA / NaT as None) that serialises cleanly. A table's cells
+    are checked for depth before they come here (:func:`~superintendent.ingest.checks.cell_depth_problem`)."""
     if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, (np.datetime64, np.timedelta64)):
@@ -115,11 +112,11 @@ def plain(v: Any, _depth: int = 0) -> Any:
     if isinstance(v, float) and math.isnan(v):
         return None
     if isinstance(v, np.ndarray):
-        return v if v.dtype.kind in NUMERIC_KINDS else [plain(x, _depth + 1) for x in v.tolist()]
+        return v if v.dtype.kind in NUMERIC_KINDS else [plain(x) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
-        return [plain(x, _depth + 1) for x in v]
+        return [plain(x) for x in v]
     if isinstance(v, dict):
-        return {k: plain(x, _depth + 1) for k, x in v.items()}
+        return {k: plain(x) for k, x in v.items()}
     return v
 
 

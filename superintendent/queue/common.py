@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from superintendent.store.models import Annotation, AnnotationRevision, Item, Project, Skip, User
+from superintendent.store.models import Annotation, AnnotationRevision, Item, Project, Skip, User, Webhook
 from superintendent.validation import NotFoundError, ValidationError, check_label
 
 _I = Item.__table__
@@ -22,6 +22,7 @@ _A = Annotation.__table__
 _S = Skip.__table__
 _U = User.__table__
 _R = AnnotationRevision.__table__
+_W = Webhook.__table__
 # Matches the partial index's predicate word for word, so SQLite uses it too.
 _NOT_DONE = sa.text("NOT sp_item.done")
 
@@ -43,6 +44,18 @@ def _check_id(value: Any, what: str = "item") -> int:
     if not 1 <= value <= _ID_MAX:
         raise ValidationError(f"the {what} id must be a whole number from 1 to {_ID_MAX:,}; got {value:,}")
     return value
+
+
+def _check_ids(values: Any, what: str = "item") -> np.ndarray:
+    """Many ids (a sequence or an array) checked by :func:`_check_id`, as an int64 array. An array of whole numbers is
+    checked at once (a retrain passes hundreds of thousands); the first id out of range is named by :func:`_check_id`."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        flat = values.ravel()
+        bad = np.flatnonzero((flat < 1) | (flat > _ID_MAX))
+        if bad.size:
+            _check_id(flat[bad[0]].item(), what)
+        return values.astype(np.int64)
+    return np.asarray([_check_id(v, what) for v in (values.tolist() if isinstance(values, np.ndarray) else values)], dtype=np.int64)
 
 
 def _no_user(user_id: int) -> NotFoundError:
@@ -97,10 +110,12 @@ def _recount(session: Session, project: Project, item_ids: Sequence[int]) -> Non
 
 _LOCK_ITEM = (sa.select(_I.c.id, _I.c.project_id, _I.c.leased_by, _I.c.leased_at, _I.c.n_annotations)
               .where(_I.c.id == sa.bindparam("lock_item_id", type_=_I.c.id.type)).with_for_update())
-# The same, and whether the user exists, in the same round trip (only the item row is locked).
-_LOCK_ITEM_FOR_USER = (sa.select(_I.c.id, _I.c.project_id, _I.c.leased_by, _I.c.leased_at, _I.c.n_annotations,
-                                 sa.select(_U.c.id).where(_U.c.id == sa.bindparam("lock_user_id", type_=_U.c.id.type))
-                                 .scalar_subquery().label("user_found"))
+# The same, whether the user exists (their name, for a submit's webhook events) and whether the project has a hook that
+# may listen, in the same round trip (only the item row is locked): a project without hooks costs a submit no statement.
+_LOCK_ITEM_FOR_USER = (sa.select(_I.c.id, _I.c.project_id, _I.c.leased_by, _I.c.leased_at, _I.c.n_annotations, _I.c.external_id,
+                                 sa.select(_U.c.username).where(_U.c.id == sa.bindparam("lock_user_id", type_=_U.c.id.type))
+                                 .scalar_subquery().label("user_found"),
+                                 sa.exists().where(_W.c.project_id == _I.c.project_id, _W.c.active, _W.c.paused_at.is_(None)).label("hooked"))
                        .where(_I.c.id == sa.bindparam("lock_item_id", type_=_I.c.id.type)).with_for_update(of=_I))
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from superintendent import serialization
 from superintendent.labels import IMPORT_USER
 from superintendent.labels import final_label
-from superintendent.queue.common import _A, _I, _U
+from superintendent.queue.common import _A, _I, _U, _check_id
 from superintendent.queue.items import progress_counts
 from superintendent.store.models import Project
 
@@ -75,7 +75,7 @@ def _annotations_by_item(session: Session, project: Project, only_done: bool) ->
 def labelled_data(session: Session, project: Project) -> LabelledData:
     """Features and labels of the project's finished items, in item order: a reviewed label, else the consensus."""
     grouped = _annotations_by_item(session, project, only_done=True)
-    ids, features, labels, ties = [], [], [], []
+    ids, texts, labels, ties = [], [], [], []
     for item_id, data, review_value in session.execute(
         sa.select(_I.c.id, _I.c.data, _I.c.review_value).where(_I.c.project_id == project.id, _I.c.done).order_by(_I.c.id)
     ):
@@ -83,11 +83,11 @@ def labelled_data(session: Session, project: Project) -> LabelledData:
             continue
         label, tie = final_label(review_value, grouped.get(item_id, []), project.label_mode)
         ids.append(item_id)
-        features.append(serialization.loads(data))
+        texts.append(data)
         labels.append(label)
         if tie:
             ties.append(item_id)
-    return LabelledData(ids, features, labels, ties)
+    return LabelledData(ids, serialization.loads_rows(texts), labels, ties)
 
 
 def all_labels(session: Session, project: Project) -> list[Any]:
@@ -113,7 +113,7 @@ def annotation_log(session: Session, project: Project, *, user_id: int | None = 
             .select_from(_A.join(_I, _A.c.item_id == _I.c.id).join(_U, _A.c.user_id == _U.c.id))
             .where(_A.c.project_id == project.id).order_by(_A.c.created_at, _A.c.id))
     if user_id is not None:
-        stmt = stmt.where(_A.c.user_id == user_id)
+        stmt = stmt.where(_A.c.user_id == _check_id(user_id, "user"))
     if not include_import:
         stmt = stmt.where(_U.c.username != IMPORT_USER)
     return [AnnotationRow(r.item_id, r.external_id, r.username, serialization.loads(r.value), r.created_at, r.time_taken)

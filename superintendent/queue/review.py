@@ -185,7 +185,7 @@ def review_items(session: Session, project: Project, *, label: Any = None, label
     if search is not None and search.strip():
         stmt = stmt.where(_search(search))
     if labeller_id is not None:
-        stmt = stmt.where(_I.c.id.in_(annotated.where(_A.c.user_id == labeller_id)))
+        stmt = stmt.where(_I.c.id.in_(annotated.where(_A.c.user_id == _check_id(labeller_id, "user"))))
     if disagreement or ties:  # the labels differ (one aggregate over the project's annotations); ties are picked out below
         stmt = stmt.where(_I.c.id.in_(annotated.group_by(_A.c.item_id).having(sa.func.min(_A.c.value) != sa.func.max(_A.c.value))))
     if label is not None:
@@ -264,3 +264,32 @@ def final_labels(session: Session, project: Project) -> list[FinalLabel]:
         out.append(FinalLabel(item.id, item.external_id, label, "review" if reviewed else "consensus", tie,
                               item.reviewed_by_name if reviewed else None, item.reviewed_at if reviewed else None))
     return out
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    """One item as the HTTP API lists it."""
+
+    item_id: int
+    external_id: str
+    data: Any
+    done: bool
+    n_annotations: int
+
+
+def list_items(session: Session, project: Project, *, after: int | None = None, limit: int = 50,
+               search: str | None = None, done: bool | None = None) -> list[ItemSummary]:
+    """Up to ``limit`` items of the project in id order after item id ``after`` (a keyset page), optionally only those
+    matching ``search`` (as :func:`review_items`' search) or only finished (``done=True``) or unfinished ones."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise ValidationError(f"limit must be a whole number from 1 to 1000; got {limit!r}")
+    in_project = (_I.c.project_id + 0 if session.get_bind().dialect.name == "sqlite" else _I.c.project_id) == project.id
+    stmt = sa.select(_I.c.id, _I.c.external_id, _I.c.data, _I.c.done, _I.c.n_annotations).where(in_project)
+    if after is not None:
+        stmt = stmt.where(_I.c.id > _check_id(after, "item"))
+    if search is not None and search.strip():
+        stmt = stmt.where(_search(search))
+    if done is not None:
+        stmt = stmt.where(_I.c.done if done else sa.not_(_I.c.done))
+    return [ItemSummary(r.id, r.external_id, serialization.loads(r.data), bool(r.done), r.n_annotations)
+            for r in session.execute(stmt.order_by(_I.c.id).limit(limit))]
