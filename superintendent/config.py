@@ -13,7 +13,7 @@ import functools
 import os
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, NonNegativeFloat, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     retrain_lock_heartbeat_seconds: float = Field(default=10.0, gt=0, description="SQLite: how often a running retrain renews its lock; "
                                                   "must be less than retrain_lock_stale_seconds.")
     predict_batch_size: int = Field(default=10_000, gt=0, description="Unlabelled items read and predicted per batch during a retrain.")
+    rank_write_limit: int = Field(default=5_000, gt=0, description="A retrain writes the new order (and the model's guesses) of at "
+                                  "most this many items: the ones labellers reach first. The others keep their earlier order, "
+                                  "behind them, so the write costs the same at any project size.")
     run_scheduler: bool = Field(default=True, description="Run the retrain scheduler inside each web-app process; set false when an external `superintendent orchestrate` runs.")
     scheduler_tick_seconds: float = Field(default=5.0, gt=0, description="How often the in-app scheduler checks which projects are due for a retrain.")
     cookie_name: str = Field(default="superintendent_auth", description="Name of the sign-in cookie (HttpOnly; it holds a random session id).")
@@ -64,6 +67,12 @@ class Settings(BaseSettings):
     max_label_json_chars: int = Field(default=100_000, ge=1_000, description="Longest label of any kind (a multi-label list, a structured "
                                       "label) as stored JSON text, in characters.")
     max_options: int = Field(default=10_000, ge=1, description="Most label options a project may have.")
+    webhook_retry_seconds: tuple[NonNegativeFloat, ...] = Field(default=(10, 30, 120, 600, 3600), description="Webhooks: the waits before each "
+                                                     "retry of a failed delivery (+-20 % jitter); after the last, the delivery is given up.")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Webhooks: how long one POST may take.")
+    webhook_pause_after: int = Field(default=5, ge=1, description="Webhooks: a hook is paused after this many deliveries in a row were given up.")
+    webhook_tick_seconds: float = Field(default=5.0, gt=0, description="Webhooks: how often the worker looks for deliveries that are due.")
+    webhook_batch_size: int = Field(default=50, ge=1, description="Webhooks: most deliveries one round of the worker sends.")
 
     @model_validator(mode="after")
     def _heartbeat_within_stale(self) -> Settings:

@@ -5,7 +5,8 @@
   writes a lock row that a heartbeat renews while the retrain runs, taken
   over once its holder has been silent for ``retrain_lock_stale_seconds``
   (any host) or its process is gone (this host).
-* :func:`retrain_project`: lock, then :func:`superintendent.learning.run_retrain`.
+* :func:`retrain_project`: lock, then :func:`superintendent.learning.run_retrain`. "Retrain now" in the
+  background (the Model page) is :mod:`superintendent.retrain_requests`.
 * :func:`orchestrate`: the loop of the original ``Superintendent.orchestrate``,
   driven by APScheduler; every ``interval_seconds`` it retrains if at least
   ``interval_n_labels`` labels came in since the last run. Stops after
@@ -31,8 +32,27 @@ from superintendent.learning.retrain import RetrainOptions, run_retrain
 from superintendent.store import ModelRun, Project, session_scope, utcnow
 from superintendent.retrain_lock import _LOCK_NAMESPACE, retrain_lock  # noqa: F401 - re-exported: the lock's old home
 from superintendent.validation import NotFoundError
+from superintendent.webhooks.delivery import add_delivery_job
 
 log = logging.getLogger(__name__)
+SCHEDULER_WORKER = "scheduler@"  # + the host name: the worker of the scheduler's retrains
+
+
+def current_project(engine: Engine, project: Project | int | str) -> Project:
+    """The project as stored now (by object, id or name); :class:`NotFoundError` if it was deleted meanwhile."""
+    with session_scope(engine, write=False) as s:
+        if isinstance(project, Project):
+            current = s.get(Project, project.id)
+            if current is None:
+                raise NotFoundError(f"project {project.name!r} no longer exists: it was deleted after it was opened; nothing to retrain")
+            return current
+        return queue.get_project(s, project)
+
+
+def retrain_while_locked(engine: Engine, project: Project, options: RetrainOptions | None = None) -> ModelRun:
+    """The retrain itself, for a caller that holds the project's :func:`retrain_lock`."""
+    runs.close_abandoned_runs(engine, project.id)  # left 'running' by a process that died: none is live while we hold the lock
+    return run_retrain(engine, project, options)
 
 
 def retrain_project(engine: Engine, project: Project | int | str, options: RetrainOptions | None = None) -> ModelRun | None:
@@ -40,20 +60,12 @@ def retrain_project(engine: Engine, project: Project | int | str, options: Retra
 
     :class:`NotFoundError` if the project does not exist (e.g. it was deleted after ``project`` was read).
     """
-    with session_scope(engine, write=False) as s:
-        if isinstance(project, Project):
-            current = s.get(Project, project.id)
-            if current is None:
-                raise NotFoundError(f"project {project.name!r} no longer exists: it was deleted after it was opened; nothing to retrain")
-            project = current
-        else:
-            project = queue.get_project(s, project)
+    project = current_project(engine, project)
     with retrain_lock(engine, project.id) as got:
         if not got:
             log.info("project %r: another retrain is running; skipped", project.name)
             return None
-        runs.close_abandoned_runs(engine, project.id)  # left 'running' by a process that died: none is live while we hold the lock
-        return run_retrain(engine, project, options)
+        return retrain_while_locked(engine, project, options)
 
 
 def labels_since_last_run(engine: Engine, project: Project) -> tuple[int, int | None]:
@@ -84,6 +96,7 @@ class Orchestrator:
     interval_seconds: float
     max_runs: float = math.inf
     on_run: Callable[[ModelRun], None] | None = None
+    deliver_webhooks_of: Engine | None = None  # also send this database's due webhook deliveries (`orchestrate --all`)
     runs: list[ModelRun] = field(default_factory=list)
     _stopped: threading.Event = field(default_factory=threading.Event)
 
@@ -109,6 +122,8 @@ class Orchestrator:
         scheduler = BackgroundScheduler(timezone=dt.timezone.utc)
         scheduler.add_job(_tick, IntervalTrigger(seconds=self.interval_seconds), args=[self], id="retrain-loop",
                           next_run_time=dt.datetime.now(dt.timezone.utc), coalesce=True, max_instances=1, replace_existing=True)
+        if self.deliver_webhooks_of is not None:
+            add_delivery_job(scheduler, self.deliver_webhooks_of)
         restore = _stop_on_signals(self.stop)
         scheduler.start()
         try:
@@ -165,7 +180,8 @@ def orchestrate_all(engine: Engine, *, tick_seconds: float = 5.0, interval_n_lab
     ``interval_n_labels``, each project with a model and that many new labels); until stopped."""
     if tick_seconds <= 0:
         raise ValueError(f"tick_seconds must be positive; got {tick_seconds!r}")
-    return Orchestrator(lambda: retrain_due_projects(engine, interval_n_labels), tick_seconds, max_runs, on_run).run()
+    return Orchestrator(lambda: retrain_due_projects(engine, interval_n_labels), tick_seconds, max_runs, on_run,
+                        deliver_webhooks_of=engine).run()
 
 
 # --------------------------------------------------------------------------- the projects' own schedules (web app, `orchestrate --all`)
@@ -211,7 +227,7 @@ def retrain_due_projects(engine: Engine, interval_n_labels: int | None = None) -
     with session_scope(engine, write=False) as s:
         projects = queue.list_projects(s)
     runs = []
-    options = RetrainOptions(worker=f"scheduler@{socket.gethostname()}")
+    options = RetrainOptions(worker=f"{SCHEDULER_WORKER}{socket.gethostname()}")
     for project in projects:
         if interval_n_labels is None:
             run = retrain_project(engine, project, options) if project_schedule(engine, project).due else None
@@ -232,5 +248,6 @@ def start_background_scheduler(engine: Engine, tick_seconds: float = 5.0):  # no
     scheduler = BackgroundScheduler(timezone=dt.timezone.utc)
     scheduler.add_job(retrain_due_projects, IntervalTrigger(seconds=tick_seconds), args=[engine], id="retrain-due-projects",
                       coalesce=True, max_instances=1, replace_existing=True)
+    add_delivery_job(scheduler, engine)  # webhooks: send the outbox's due deliveries every webhook_tick_seconds
     scheduler.start()
     return scheduler

@@ -1,4 +1,5 @@
-"""One retrain per project at a time, across processes and hosts: :func:`retrain_lock`.
+"""One retrain per project at a time, across processes and hosts: :func:`retrain_lock`
+(and :func:`retrain_lock_held`, which only looks).
 
 * PostgreSQL: a session advisory lock (``pg_try_advisory_lock``), freed by
   the server the moment the holder's connection ends (a killed process, a
@@ -160,3 +161,16 @@ def retrain_lock(engine: Engine, project_id: int, *, stale_seconds: float | None
             heartbeat.stop()
         with session_scope(engine) as s:
             s.execute(sa.delete(RetrainLock).where(RetrainLock.project_id == project_id, RetrainLock.holder == holder))
+
+
+def retrain_lock_held(engine: Engine, project_id: int) -> bool:
+    """Whether some process (any host) holds ``project_id``'s retrain lock now; reads only, never takes it."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :ns AND objid = :p "
+                "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"),
+                {"ns": _LOCK_NAMESPACE, "p": project_id}).scalar_one())
+    with session_scope(engine, write=False) as s:
+        row = s.get(RetrainLock, project_id)
+        return row is not None and not _free(row, utcnow())

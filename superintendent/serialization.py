@@ -43,9 +43,10 @@ from superintendent.serialization_decode import (
     _unsupported,
     decode,
     loads,
+    loads_rows,
 )
 
-__all__ = ["dumps", "loads", "encode", "decode", "SUPPORTED_TYPES"]
+__all__ = ["dumps", "loads", "loads_rows", "encode", "decode", "SUPPORTED_TYPES"]
 
 # --------------------------------------------------------------------------- encoding
 
@@ -130,10 +131,20 @@ def _encode_set(obj: set[Any] | frozenset[Any], where: str, active: set[int]) ->
     return {"__set__" if type(obj) is set else "__frozenset__": items}
 
 
+def _is_plain(v: Any) -> bool:
+    """A value JSON holds as it is: no tag needed (the common cell of a table row)."""
+    t = type(v)
+    return (t is str or v is None or t is bool or (t is int and _INT64_MIN <= v <= _INT64_MAX)
+            or (t is float and math.isfinite(v)))
+
+
 def _encode_dict(obj: dict[Any, Any], where: str, active: set[int]) -> Any:
     _enter(obj, where, active)
     if all(type(k) is str and not _is_tag_key(k) for k in obj):
-        out: Any = {k: _encode(v, f"{where}[{k!r}]", active) for k, v in obj.items()}
+        if all(_is_plain(v) for v in obj.values()):  # a table row of plain cells: nothing to encode
+            out: Any = dict(obj)
+        else:
+            out = {k: _encode(v, f"{where}[{k!r}]", active) for k, v in obj.items()}
     else:
         out = {"__dict__": [[_encode(k, f"{where}<key {k!r}>", active), _encode(v, f"{where}[{k!r}]", active)]
                             for k, v in obj.items()]}

@@ -18,6 +18,7 @@ from superintendent import auth, queue
 from superintendent.app.errors import MESSAGE
 from superintendent.app.label_view import option_shortcuts
 from superintendent.app.resources import PROGRESS_SECONDS
+from superintendent.retrain_requests import wait_for_retrains
 from superintendent.store import Annotation, ModelRun, session_scope
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -47,6 +48,14 @@ def logged_in(name, password=PASSWORD) -> AppTest:
 
 def errors(at):
     return [e.value for e in at.error] + [str(e.message) for e in at.exception]
+
+
+def retrain_now(at) -> AppTest:
+    """Press "Retrain now", wait for the background retrain (AppTest runs the app in this process), draw the page again."""
+    at.button(key="model-retrain").click().run()
+    assert errors(at) == []
+    assert wait_for_retrains(60), "the retrain did not end within a minute"
+    return at.run()
 
 
 def annotations(engine):
@@ -137,8 +146,9 @@ def test_progress_and_model_pages_show_the_figures(app_env):
     assert [m.value for m in at.metric][:3] == ["40", "30 (75%)", "30"]  # a share, not a growth arrow
     at.switch_page("pages/model.py").run()
     assert any("No model runs yet" in i.value for i in at.info)
-    at.button(key="model-retrain").click().run()
+    retrain_now(at)
     assert errors(at) == []
+    assert any(m.value.startswith("Retrain succeeded: score ") for m in at.success)
     with session_scope(app_env, write=False) as s:
         run = s.execute(sa.select(ModelRun)).scalar_one()
     assert run.status == "succeeded" and run.n_labels == 30

@@ -143,7 +143,7 @@ def test_retrains_store_the_stopping_signal(engine):
 
 
 def test_model_page_shows_the_verdict_and_the_figures_behind_it(app_env):
-    from tests.test_app import add_user, errors, logged_in
+    from tests.test_app import add_user, errors, logged_in, retrain_now
 
     add_user(app_env, "boss", role="admin")
     with session_scope(app_env) as s:
@@ -152,12 +152,12 @@ def test_model_page_shows_the_verdict_and_the_figures_behind_it(app_env):
                         external_ids=[str(i) for i in range(200)])
     at = logged_in("boss")
     at.switch_page("pages/model.py").run()
-    at.button(key="model-retrain").click().run()
+    retrain_now(at)
     assert errors(at) == []
     assert any(NOT_ENOUGH.capitalize() in i.value for i in at.warning)
     for _ in range(2):
         _label_next(app_env, project, 25)
-        at.button(key="model-retrain").click().run()
+        retrain_now(at)
         assert errors(at) == []
     with session_scope(app_env, write=False) as s:
         latest = s.execute(sa.select(ModelRun).order_by(ModelRun.id.desc()).limit(1)).scalar_one()

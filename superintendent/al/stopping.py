@@ -22,6 +22,16 @@ The verdict (thresholds below, also in docs/concepts.md):
 Cross-validated scores of actively chosen labels are pessimistic (the
 hard items are picked on purpose), so the slope alone is a weak signal;
 the verdict asks both figures to agree before it says "levelling off".
+
+Runs on the same labels (one after another with the same label count: no
+new labels came in between, e.g. "Retrain now" pressed twice) count once
+(:func:`one_per_label_count`): a slope through two runs at one label count
+is a slope through one point twice, and a run's changed predictions on the
+same labels compare the model with itself. The group's score is its latest
+run's (the model that now ranks the queue, say after an admin picked
+another preset; a deterministic model gives the same score each time, so a
+mean would only mix models); its changed predictions are its first run's,
+the only one that compared guesses across new labels.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ __all__ = [
     "ChangedPredictions",
     "Verdict",
     "changed_predictions",
+    "one_per_label_count",
     "score_slope",
     "stopping_signals",
     "verdict",
@@ -127,20 +138,39 @@ def verdict(changed_fractions: Sequence[float | None], slope_per_100: float | No
     return Verdict(MORE_HELP, "; ".join(reasons))
 
 
+def one_per_label_count(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs (oldest first, dicts with ``n_labels``, ``score``, ``changed_fraction``) with each stretch of consecutive runs
+    on the same label count as one: the latest scored run's score, the stretch's first run's changed fraction."""
+    out: list[dict[str, Any]] = []
+    for run in runs:
+        if out and run["n_labels"] == out[-1]["n_labels"]:
+            score = run.get("score") if run.get("score") is not None else out[-1].get("score")
+            out[-1] = {**out[-1], "score": score}
+        else:
+            out.append({"n_labels": run["n_labels"], "score": run.get("score"), "changed_fraction": run.get("changed_fraction")})
+    return out
+
+
 def stopping_signals(history: Sequence[dict[str, Any]], changed: ChangedPredictions | None, n_labels: int,
                      score: float | None) -> dict[str, Any]:
     """The figures stored in ``ModelRun.signals`` for a new run.
 
     ``history`` holds the earlier successful runs, oldest first, each a dict
     with ``n_labels``, ``score`` and ``changed_fraction`` (None where unknown).
+    Runs on the same labels count once (:func:`one_per_label_count`): a run
+    with no new labels since the previous run stores no ``changed_fraction``
+    (its guesses were compared with a model of the same labels; the counts
+    ``n_compared`` and ``n_changed`` are still stored).
     """
-    labels = [h["n_labels"] for h in history] + [n_labels]
-    scores = [h.get("score") for h in history] + [score]
-    fraction = None if changed is None else changed.fraction
-    slope = score_slope(labels, scores)
-    fractions = [h.get("changed_fraction") for h in history] + [fraction]
-    decided = verdict(fractions, slope)
     previous_labels = history[-1]["n_labels"] if history else None
+    fraction = None if changed is None or previous_labels == n_labels else changed.fraction
+    counted = one_per_label_count([*history, {"n_labels": n_labels, "score": score, "changed_fraction": fraction}])
+    scores = [c["score"] for c in counted]
+    slope = score_slope([c["n_labels"] for c in counted], scores)
+    decided = verdict([c["changed_fraction"] for c in counted], slope)
+    reason = decided.reason
+    if previous_labels == n_labels:
+        reason += "; no new labels since the previous run, so the runs on these labels count once"
     return {
         "changed_fraction": fraction,
         "n_compared": 0 if changed is None else changed.n_compared,
@@ -149,7 +179,7 @@ def stopping_signals(history: Sequence[dict[str, Any]], changed: ChangedPredicti
         "slope_per_100_labels": slope,
         "slope_runs": min(SLOPE_RUNS, sum(s is not None for s in scores)),
         "verdict": decided.verdict,
-        "verdict_reason": decided.reason,
+        "verdict_reason": reason,
         "thresholds": {"stable_changed": STABLE_CHANGED, "flat_slope_per_100": FLAT_SLOPE, "min_scored_runs": MIN_SCORED_RUNS,
                        "slope_runs": SLOPE_RUNS},
     }

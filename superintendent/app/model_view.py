@@ -2,7 +2,9 @@
 
 The account is re-read from the database on every draw (``login.require("view_model")`` in
 ``pages/model.py``) and again on "Retrain now" (:func:`superintendent.app.guard.guarded_engine_action`;
-a browser session's role may be stale); a retrain is written to the audit log.
+a browser session's role may be stale). "Retrain now" returns at once: the retrain runs in the background
+(:mod:`superintendent.retrain_requests`), a fragment shows its phase and progress while the rest of the page
+stays usable, and the page redraws with the result when it ends; it is written to the audit log then.
 """
 
 from __future__ import annotations
@@ -13,17 +15,27 @@ import streamlit as st
 from plotly.subplots import make_subplots
 from sqlalchemy.engine import Engine
 
-from superintendent import audit, reports
+from superintendent import reports
 from superintendent.al import stopping
-from superintendent.app import charts, render, resources
-from superintendent.app.guard import Note, guarded_engine_action
+from superintendent.app import charts, render, resources, state
+from superintendent.app.guard import guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
-from superintendent.learning.presets import MODEL_PRESETS, model_for_project
+from superintendent.learning.presets import MODEL_PRESETS
+from superintendent.learning.retrain import PHASES, RetrainProgress
 from superintendent.learning.runs import latest_runs, run_numbers
-from superintendent.orchestration import project_schedule, retrain_project
+from superintendent.orchestration import project_schedule
+from superintendent.retrain_requests import RetrainJob, RetrainRequest, RunningRetrain, fraction_done, request_retrain, running_retrain
 from superintendent.store import ModelRun, Project
 from superintendent.validation import SuperintendentError
+
+PROGRESS_EVERY = 1.0  # seconds between two looks at a running retrain
+PHASE_TEXT = {  # RetrainProgress.phase, as the progress bar says it
+    "read_labelled": "reading the labelled items", "preprocess": "preparing the features",
+    "evaluate": "evaluating the model (cross-validation)", "fit": "fitting the model", "predict": "scoring the unlabelled items",
+    "rank": "ranking the unlabelled items", "write": "writing the new order of the queue",
+    "signals": "working out whether more labels still help",
+}
 
 
 def signals_frame(runs: list[ModelRun], numbers: dict[int, int] | None = None) -> pd.DataFrame:
@@ -94,18 +106,63 @@ def render_stopping(runs: list[ModelRun], numbers: dict[int, int] | None = None)
                "so both figures must agree.")
 
 
-def _retrain_now(user: CurrentUser, project: Project) -> ModelRun | None:
-    """Check the account, build the model (a bad preset or factory is reported here, before the run), retrain, audit."""
-    def retrain(engine: Engine) -> ModelRun | None:
-        model_for_project(project)
-        return retrain_project(engine, project)
+def _retrain_now(user: CurrentUser, project: Project) -> RetrainRequest:
+    """Check the account now, then start a retrain in the background (a bad preset or factory is reported here,
+    before it starts); the worker writes the audit entry when it ends."""
+    def request(engine: Engine) -> RetrainRequest:
+        return request_retrain(engine, project, requested_by=user.username, scheduler=resources.ensure_scheduler())
 
-    def note(run: ModelRun | None) -> Note | None:
-        if run is None:
-            return None
-        return Note(audit.AuditAction.model_retrain, project.name, {"run_id": run.id, "status": run.status, "n_labels": run.n_labels})
+    return guarded_engine_action(user, "retrain", request)
 
-    return guarded_engine_action(user, "retrain", retrain, audit=note)
+
+def _clock(when) -> str:  # noqa: ANN001 - a datetime
+    """HH:MM in the browser's time zone."""
+    return reports.readable_time(when, st.context.timezone)[11:16]
+
+
+def _started(running: RunningRetrain) -> str:
+    """"started 07:12 by boss", as Markdown (the name shown as it is)."""
+    by = f" by {render.text(running.by)}" if running.by else ""
+    return ("started a moment ago" if running.started_at is None else f"started {_clock(running.started_at)}") + by
+
+
+def _phase_text(progress: RetrainProgress | None) -> str:
+    """"Retraining, step 5 of 8: scoring the unlabelled items (10,000 of 49,700)"."""
+    if progress is None:
+        return "Retraining: waiting for a free worker"
+    step = f"step {PHASES.index(progress.phase) + 1} of {len(PHASES)}: " if progress.phase in PHASES else ""
+    counts = f" ({progress.done:,} of {progress.total:,})" if progress.total else ""
+    return f"Retraining, {step}{PHASE_TEXT.get(progress.phase, progress.phase)}{counts}"
+
+
+@st.fragment(run_every=PROGRESS_EVERY)
+def _retrain_progress(project: Project, phase_seconds: dict[str, float]) -> None:
+    """The running retrain's phase and progress, looked at every PROGRESS_EVERY seconds; when it ends, the whole page again."""
+    running = running_retrain(resources.engine(), project.id)
+    if running is None:
+        st.rerun()  # the whole page: the result, the new run in the table and charts
+    if running.job is None:
+        st.info(f"A retrain of this project is running in another process ({_started(running)}); this page shows its result "
+                "when it ends.", icon=":material/progress_activity:")
+        return
+    progress = running.job.progress
+    st.progress(fraction_done(progress, phase_seconds), text=_phase_text(progress))
+    st.caption(f"This retrain {_started(running)}. Labelling goes on meanwhile, and this page stays usable.")
+
+
+def _show_result(project: Project) -> None:
+    """The result of the retrain this session started for ``project``, once it ended (shown once)."""
+    mine: dict[int, RetrainJob] = st.session_state.setdefault(state.RETRAINS, {})
+    job = mine.get(project.id)
+    if job is None or not job.finished:
+        return
+    del mine[project.id]
+    run = job.run
+    if run is None:
+        st.error(render.text(f"The retrain stopped before its end ({job.error}). Try again; if it keeps failing, the server's log "
+                             "says why."))
+        return
+    (st.success if run.status == "succeeded" else st.warning)(f"Retrain {run.status}" + (f": score {run.score_mean:.3f}" if run.score_mean is not None else ""))
 
 
 def render_page(user: CurrentUser) -> None:
@@ -120,18 +177,21 @@ def render_page(user: CurrentUser) -> None:
                 f"(shuffle {project.shuffle_prop:.0%})  \n**Schedule:** {schedule.description}")
     if user.can("retrain"):
         if st.button("Retrain now", key="model-retrain", type="primary"):
-            with st.spinner("Retraining: labellers keep working meanwhile..."):
-                try:
-                    run = _retrain_now(user, project)
-                except SuperintendentError as exc:
-                    st.error(render.text(exc))
-                    run = None
+            try:
+                request = _retrain_now(user, project)
+            except SuperintendentError as exc:
+                st.error(render.text(exc))
+            else:
+                if request.started:
+                    st.session_state.setdefault(state.RETRAINS, {})[project.id] = request.job
                 else:
-                    if run is None:
-                        st.info("Another retrain of this project is running; its result appears below when it ends.")
-            if run is not None:
-                (st.success if run.status == "succeeded" else st.warning)(f"Retrain {run.status}" + (f": score {run.score_mean:.3f}" if run.score_mean is not None else ""))
+                    st.info(f"A retrain of this project is already running ({_started(request.running)}); "
+                            "its result appears below when it ends.")
+        _show_result(project)
     runs = latest_runs(engine, project)
+    if running_retrain(engine, project.id) is not None:
+        earlier = next((r for r in runs if r.status == "succeeded"), None)
+        _retrain_progress(project, dict(earlier.phase_seconds) if earlier is not None else {})
     if not runs:
         st.info("No model runs yet.")
         return

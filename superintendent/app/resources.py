@@ -56,7 +56,8 @@ def get_scheduler(url: str, tick_seconds: float):  # noqa: ANN201
     return start_background_scheduler(get_engine(url), tick_seconds)
 
 
-def ensure_scheduler() -> None:
+def ensure_scheduler():  # noqa: ANN201 - this process's scheduler, or None when settings turn it off
     s = settings()
     if s.run_scheduler:
-        get_scheduler(s.resolved_database_url(), s.scheduler_tick_seconds)
+        return get_scheduler(s.resolved_database_url(), s.scheduler_tick_seconds)
+    return None

@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.multioutput import MultiOutputClassifier
 
 from superintendent.store import Project
 from superintendent.validation import ValidationError
 
 __all__ = [
-    "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "Preprocess", "identity_preprocess", "load_factory", "make_preset", "model_features",
-    "model_for_project", "model_view", "stack_features",
+    "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "SMALL_DATA_LABELS", "OptionModel", "Preprocess", "SmallDataStage", "identity_preprocess",
+    "load_factory", "make_preset", "model_features", "model_for_project", "model_view", "stack_features",
 ]
 
 Preprocess = Callable[[Any, Any], tuple[Any, Any]]
@@ -67,6 +67,79 @@ def _as_frame(x: Any) -> pd.DataFrame:
     return frame
 
 
+# Below this many labels the table preset fits logistic regression, from here on gradient boosting: boosting's trees need 20
+# rows per leaf, so with fewer labels they cannot split and predict one class; measured in bench/first_labels.py (docs/benchmarks.md).
+SMALL_DATA_LABELS = 100
+
+
+class SmallDataStage(ClassifierMixin, BaseEstimator):
+    """``small`` while there are fewer than ``min_labels`` labels, ``large`` from there on (the fitted one is ``estimator_``)."""
+
+    def __init__(self, small: BaseEstimator, large: BaseEstimator, min_labels: int = SMALL_DATA_LABELS) -> None:
+        self.small = small
+        self.large = large
+        self.min_labels = min_labels
+
+    def fit(self, x: Any, y: Any) -> SmallDataStage:
+        self.estimator_ = clone(self.large if len(y) >= self.min_labels else self.small).fit(x, y)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        return self.estimator_.predict_proba(x)
+
+    def predict(self, x: Any) -> np.ndarray:
+        return self.estimator_.predict(x)
+
+
+class OptionModel(ClassifierMixin, BaseEstimator):
+    """Whether one option applies (a multi-label project's 0/1 column): ``estimator`` once the labelled items both use and
+    skip the option; before that a constant, the observed rate (0 for an option no item has yet, 1 for one every item has).
+
+    ``constant_`` is that rate, or None when ``estimator_`` was fitted. ``classes_`` is always ``[0, 1]``.
+    """
+
+    def __init__(self, estimator: BaseEstimator) -> None:
+        self.estimator = estimator
+
+    def fit(self, x: Any, y: Any) -> OptionModel:
+        y = np.asarray(y, dtype=int)
+        self.classes_ = np.array([0, 1])
+        if len(np.unique(y)) < 2:
+            self.constant_: float | None = float(y.mean()) if len(y) else 0.0
+            self.estimator_ = None
+        else:
+            self.constant_ = None
+            self.estimator_ = clone(self.estimator).fit(x, y)
+        return self
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        if self.estimator_ is None:
+            return np.tile([1.0 - self.constant_, self.constant_], (len(x), 1))
+        proba = np.asarray(self.estimator_.predict_proba(x))
+        fitted_classes = getattr(self.estimator_, "classes_", self.classes_)  # a model without classes_: columns taken as 0, 1
+        return proba[:, np.searchsorted(fitted_classes, self.classes_)]
+
+    def predict(self, x: Any) -> np.ndarray:
+        return (self.predict_proba(x)[:, 1] > 0.5).astype(int)
+
+
+def _table_small() -> BaseEstimator:
+    """Regularised logistic regression on a table: numbers scaled (missing ones: the median), categories one-hot."""
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    columns = ColumnTransformer([
+        ("numbers", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+         make_column_selector(dtype_include=np.number)),
+        ("categories", OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_exclude=np.number)),
+    ])
+    return make_pipeline(columns, LogisticRegression(max_iter=2000, class_weight="balanced"))
+
+
 def make_preset(name: str) -> BaseEstimator:
     """A fresh model for a preset name (see :data:`MODEL_PRESETS`)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -76,19 +149,21 @@ def make_preset(name: str) -> BaseEstimator:
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     if name == "logistic_regression":
-        return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000))
-    if name == "tfidf_logistic_regression":
+        return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
+    if name == "tfidf_logistic_regression":  # balanced class weights: with 20 short texts the intercept no longer outvotes the words
         return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-                             LogisticRegression(max_iter=2000))
+                             LogisticRegression(max_iter=2000, class_weight="balanced"))
     if name == "gradient_boosting":
-        return make_pipeline(FunctionTransformer(_as_frame), HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100))
+        return make_pipeline(FunctionTransformer(_as_frame), SmallDataStage(
+            small=_table_small(), large=HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100)))
     raise ValidationError(f"unknown model preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
 
 
 MODEL_PRESETS = {
     "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
     "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
-    "gradient_boosting": "Histogram gradient boosting trees (table rows; handles categories and missing values)",
+    "gradient_boosting": (f"Logistic regression below {SMALL_DATA_LABELS} labels, then histogram gradient boosting trees (table rows; "
+                          "handles categories and missing values)"),
 }
 
 
@@ -148,6 +223,14 @@ def identity_preprocess(x: Any, y: Any) -> tuple[Any, Any]:
     return x, y
 
 
+def _fitted_model(model: BaseEstimator) -> BaseEstimator:
+    """The fitted model under a multi-label wrapper: the first option's model that was fitted (not a constant)."""
+    if isinstance(model, MultiOutputClassifier):
+        fitted = [e.estimator_ if isinstance(e, OptionModel) else e for e in model.estimators_]
+        return next((e for e in fitted if e is not None), model.estimators_[0])
+    return model
+
+
 def model_features(model: BaseEstimator, x: Any, proba: np.ndarray) -> Any:
     """The model's own numeric view of items, for the diversity step.
 
@@ -155,7 +238,7 @@ def model_features(model: BaseEstimator, x: Any, proba: np.ndarray) -> Any:
     vectors); else the features themselves when numeric; else the predicted
     probabilities (items the model sees alike are then those it predicts alike).
     """
-    estimator = model.estimators_[0] if isinstance(model, MultiOutputClassifier) else model
+    estimator = _fitted_model(model)
     view: Any = x
     if hasattr(estimator, "steps") and len(estimator.steps) > 1:
         try:

@@ -30,13 +30,25 @@ from superintendent.al.diversity import DEFAULT_CANDIDATES, DEFAULT_WINDOW, TopC
 from superintendent.config import get_settings
 from superintendent.learning import runs
 from superintendent.learning.evaluation import EvalMethod, Evaluation, evaluate
-from superintendent.learning.presets import Preprocess, identity_preprocess, model_features, model_for_project, model_view, stack_features
+from superintendent.learning.presets import (OptionModel, Preprocess, identity_preprocess, model_features, model_for_project, model_view,
+                                             stack_features)
 from superintendent.store import ModelRun, Project, RunStatus, session_scope
 from superintendent.validation import ValidationError
 
-__all__ = ["RetrainOptions", "guesses", "run_retrain", "top_guesses"]
+__all__ = ["PHASES", "RetrainOptions", "RetrainProgress", "guesses", "run_retrain", "top_guesses"]
 
 NO_MODEL = "no model: pass one to Superintendent(model=...) or set the project's model preset"
+# The phases of a retrain, in the order they run (the keys of ``ModelRun.phase_seconds``).
+PHASES = ("read_labelled", "preprocess", "evaluate", "fit", "predict", "rank", "write", "signals")
+
+
+@dataclass(frozen=True)
+class RetrainProgress:
+    """Where a retrain is: the phase under way and, while predicting, how many of the unlabelled items are done."""
+
+    phase: str  # one of PHASES
+    done: int = 0
+    total: int = 0
 
 
 @dataclass
@@ -54,6 +66,8 @@ class RetrainOptions:
     # Batch-aware ("<name>_diverse") ranking: labellers expected to claim together; default the
     # project's diversity_window, else 8.
     diversity_window: int | None = None
+    # Called as each phase begins and after each predicted batch, on the retrain's own thread; it must return quickly.
+    progress: Callable[[RetrainProgress], None] | None = None
 
 
 # --------------------------------------------------------------------------- what a retrain works with
@@ -62,14 +76,22 @@ class RetrainOptions:
 class _PhaseClock:
     """Seconds per phase, each from the end of the previous one (the first from the clock's start)."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[RetrainProgress], None] | None = None) -> None:
         self.phases: dict[str, float] = {}
         self._last = time.perf_counter()
+        self.progress = progress
+        self.report(PHASES[0])
 
     def lap(self, label: str) -> None:
         now = time.perf_counter()
         self.phases[label] = round(now - self._last, 6)
         self._last = now
+        if label in PHASES[:-1]:
+            self.report(PHASES[PHASES.index(label) + 1])
+
+    def report(self, phase: str, done: int = 0, total: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(RetrainProgress(phase, done, total))
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,7 @@ class _Fitted:
     classes: Any  # None for a model without classes_ (then no hints)
     evaluation: Evaluation
     n_labels: int
+    learned: np.ndarray | None = None  # multi-label: per option, whether a model was fitted (else a constant, the observed rate)
 
 
 @dataclass
@@ -104,9 +127,6 @@ class _Predictions:
     ids: np.ndarray
     scores: list[np.ndarray] = field(default_factory=list)  # per batch, for a named acquisition function
     proba: list[np.ndarray] = field(default_factory=list)  # per batch, for an acquisition callable
-    hints: list[Any] = field(default_factory=list)
-    confidence: list[np.ndarray] = field(default_factory=list)
-    tops: list[list[tuple[Any, float]]] = field(default_factory=list)
     n_compared: int = 0  # items with the previous run's guess, and how many of those changed
     n_changed: int = 0
 
@@ -139,13 +159,17 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def guesses(proba: np.ndarray, classes: Any, multi: bool) -> tuple[list[Any], np.ndarray]:
+def guesses(proba: np.ndarray, classes: Any, multi: bool, learned: np.ndarray | None = None) -> tuple[list[Any], np.ndarray]:
     """The model's guess per row and its confidence: the most likely class (single-label), or
-    every label above one half (multi-label; confidence = mean certainty over labels)."""
+    every label above one half (multi-label; confidence = mean certainty over the labels the model
+    ``learned``, all when not given: an option no labelled item has, or every one has, is left out)."""
     if multi:
         on = proba[:, 1, :] > 0.5 if proba.shape[1] > 1 else np.zeros((len(proba), proba.shape[2]), dtype=bool)
         labels = [[_plain(c) for c, flag in zip(classes, row) if flag] for row in on]
-        return labels, proba.max(axis=1).mean(axis=1)
+        certainty = proba.max(axis=1)
+        if learned is not None and np.any(learned):
+            certainty = certainty[:, np.asarray(learned, dtype=bool)]
+        return labels, certainty.mean(axis=1)
     best = proba.argmax(axis=1)
     return [_plain(classes[i]) for i in best], proba.max(axis=1)
 
@@ -207,8 +231,22 @@ def _read_labelled(engine: Engine, project: Project) -> queue.LabelledData:
         return queue.labelled_data(s, project)
 
 
-def _too_few_classes(labels: list[Any]) -> str | None:
-    """Why a single-label project cannot train yet (labels of fewer than two classes), or None."""
+def _count_unlabelled(engine: Engine, project: Project) -> int:
+    """How many items a retrain will predict (two index-only counts): the total its progress reports."""
+    with session_scope(engine, write=False) as s:
+        total, finished = queue.progress_counts(s, project)
+    return total - finished
+
+
+def _too_few_classes(labels: list[Any], multi: bool = False) -> str | None:
+    """Why a project cannot train yet (single-label: labels of fewer than two classes; multi-label: no option that some
+    labelled items have and others lack), or None."""
+    if multi:
+        sets = [frozenset(map(str, label or [])) for label in labels]
+        if not sets or frozenset.union(*sets) == frozenset.intersection(*sets):
+            return (f"need an option that some labelled items have and others lack to train; the {len(labels)} labelled items "
+                    "all have the same options")
+        return None
     distinct = set(map(str, labels))
     if len(distinct) < 2:
         return f"need labels of at least two classes to train; have {len(distinct)} class(es) in {len(labels)} labels"
@@ -223,7 +261,7 @@ def _fit_and_evaluate(project: Project, labelled: queue.LabelledData, model: Bas
     if setup.multi:
         binarizer = MultiLabelBinarizer(classes=project.options or None)
         y_raw = binarizer.fit_transform(labelled.labels)
-        model = MultiOutputClassifier(model)
+        model = MultiOutputClassifier(OptionModel(model))  # an option not used yet (or used by every item) is a constant
     x, y = setup.preprocess(model_view(stack_features(labelled.features), project), y_raw)
     clock.lap("preprocess")
     evaluation = evaluate(model, x, y, multi=setup.multi, eval_method=opts.eval_method)
@@ -231,31 +269,32 @@ def _fit_and_evaluate(project: Project, labelled: queue.LabelledData, model: Bas
     model.fit(x, y)
     clock.lap("fit")
     classes = binarizer.classes_ if setup.multi else getattr(model, "classes_", None)
-    return _Fitted(model, classes, evaluation, len(labelled.labels))
+    learned = np.array([e.constant_ is None for e in model.estimators_]) if setup.multi else None
+    return _Fitted(model, classes, evaluation, len(labelled.labels), learned)
 
 
 def _predict_batches(engine: Engine, project: Project, fitted: _Fitted, setup: _Setup, batch_size: int,
-                     candidates: TopCandidates | None) -> _Predictions:
+                     candidates: TopCandidates | None, clock: _PhaseClock) -> _Predictions:
     """Predict the unlabelled items batch by batch: acquisition scores (or probabilities), guesses, changed guesses.
 
     ``candidates`` (batch-aware ranking) keeps the best-scoring rows' features as the batches go by.
     """
     ids_parts = []
     out = _Predictions(ids=np.empty(0, dtype=np.int64))
+    total = _count_unlabelled(engine, project) if clock.progress is not None else 0
     for ids, feats in queue.unlabelled_batches(engine, project, batch_size):
         xb, _ = setup.preprocess(model_view(stack_features(feats), project), None)
         proba = _predict_proba(fitted.model, xb, setup.multi)
         ids_parts.append(ids)
-        if fitted.classes is not None:
-            batch_hints, batch_confidence = guesses(proba, fitted.classes, setup.multi)
-            out.hints.extend(batch_hints)
-            out.tops.extend(top_guesses(proba, fitted.classes, setup.multi))
-            out.confidence.append(batch_confidence)
-            with session_scope(engine, write=False) as s:  # the previous run's guesses, before they are overwritten
+        if fitted.classes is not None:  # changed guesses, where an earlier run left one (the new ones are made for the head only)
+            with session_scope(engine, write=False) as s:
                 previous = queue.hints_between(s, project, int(ids[0]), int(ids[-1]))
-            changed = stopping.changed_predictions((previous.get(int(i)) for i in ids), (serialization.dumps(h) for h in batch_hints))
-            out.n_compared += changed.n_compared
-            out.n_changed += changed.n_changed
+            if previous:
+                rows = np.fromiter((k for k, i in enumerate(ids.tolist()) if i in previous), dtype=np.intp)
+                now, _ = guesses(proba[rows], fitted.classes, setup.multi, fitted.learned)
+                changed = stopping.changed_predictions((previous[int(ids[k])] for k in rows), (serialization.dumps(h) for h in now))
+                out.n_compared += changed.n_compared
+                out.n_changed += changed.n_changed
         if setup.by_name:
             batch_scores = acquisition_scores(setup.acquisition, proba)
             out.scores.append(batch_scores)
@@ -263,6 +302,8 @@ def _predict_batches(engine: Engine, project: Project, fitted: _Fitted, setup: _
                 candidates.add(batch_scores, lambda rows, xb=xb, proba=proba: model_features(fitted.model, _take(xb, rows), proba[rows]))
         else:
             out.proba.append(proba)
+        done = sum(map(len, ids_parts))
+        clock.report("predict", done, max(total, done))
     if ids_parts:
         out.ids = np.concatenate(ids_parts)
     return out
@@ -280,16 +321,54 @@ def _rank(predictions: _Predictions, setup: _Setup, candidates: TopCandidates | 
     return visiting_order(scores, shuffle_prop=setup.shuffle_prop, rng=rng)
 
 
-def _write_priorities(engine: Engine, project: Project, predictions: _Predictions, order: np.ndarray, with_hints: bool) -> None:
-    """New priorities (the order's positions), and with them the model's guesses, their confidence and top guesses."""
+def _head_guesses(engine: Engine, project: Project, fitted: _Fitted, setup: _Setup, ids: np.ndarray,
+                  batch_size: int) -> tuple[np.ndarray, list[Any], np.ndarray, list[list[tuple[Any, float]]]]:
+    """The model's guesses for the items about to be shown (the head of the order): those items predicted once more,
+    so a retrain keeps no per-item guess for the whole project. Returns (ids still there, guesses, confidences, top guesses)."""
+    kept, hints, confidence, tops = [], [], [], []
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size].tolist()
+        with session_scope(engine, write=False) as s:
+            data = queue.items_data(s, project, chunk)
+        chunk = [i for i in chunk if i in data]  # an item deleted meanwhile is left out
+        if not chunk:
+            continue
+        xb, _ = setup.preprocess(model_view(stack_features([data[i] for i in chunk]), project), None)
+        proba = _predict_proba(fitted.model, xb, setup.multi)
+        batch_hints, batch_confidence = guesses(proba, fitted.classes, setup.multi, fitted.learned)
+        kept.extend(chunk)
+        hints.extend(batch_hints)
+        confidence.append(batch_confidence)
+        tops.extend(top_guesses(proba, fitted.classes, setup.multi))
+    return (np.asarray(kept, dtype=np.int64), hints, np.concatenate(confidence) if confidence else np.empty(0), tops)
+
+
+def _write_priorities(engine: Engine, project: Project, predictions: _Predictions, order: np.ndarray, fitted: _Fitted,
+                      setup: _Setup, batch_size: int) -> int:
+    """New priorities (the order's positions), and with them the model's guesses, their confidence and top guesses.
+
+    Only the head of the order is written, at most ``rank_write_limit`` items (the ones labellers reach before
+    the next retrain), with priorities below every open item's, so they are served first; the rest keep their
+    earlier order behind them. A project within the limit gets its whole order, as positions 0, 1, 2, ...
+    Guesses are made and written for those items only. Returns how many items were given a new place.
+    """
+    limit = get_settings().rank_write_limit
+    if len(order) > limit:
+        order = order[:limit]
+        with session_scope(engine, write=False) as s:
+            floor = queue.lowest_priority(s, project)
+        priorities = min(0.0, floor if floor is not None else 0.0) - len(order) + np.arange(len(order), dtype=float)
+    else:
+        priorities = np.arange(len(order), dtype=float)
     ids = predictions.ids[order]
-    priorities = np.arange(len(order), dtype=float)
-    if with_hints and len(predictions.hints) == len(order):
-        confidence = np.concatenate(predictions.confidence) if predictions.confidence else np.empty(0)
-        queue.reprioritise(engine, project, ids, priorities, hints=[predictions.hints[i] for i in order], confidences=confidence[order],
-                           top_guesses=[predictions.tops[i] for i in order])
+    if fitted.classes is not None:
+        kept, hints, confidence, tops = _head_guesses(engine, project, fitted, setup, ids, batch_size)
+        if len(kept) < len(ids):
+            priorities = priorities[np.isin(ids, kept)]
+        queue.reprioritise(engine, project, kept, priorities, hints=hints, confidences=confidence, top_guesses=tops)
     else:
         queue.reprioritise(engine, project, ids, priorities)
+    return len(order)
 
 
 def _finish_succeeded(engine: Engine, project: Project, run_id: int, fitted: _Fitted, predictions: _Predictions, setup: _Setup,
@@ -321,7 +400,7 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
     opts = options or RetrainOptions()
     run_id = runs.start_run(engine, project, worker=opts.worker,
                             acquisition_function=_acquisition_name(opts.acquisition_function or project.acquisition_function))
-    clock = _PhaseClock()
+    clock = _PhaseClock(opts.progress)
     try:
         setup = _setup(project, opts)
         model = opts.model if opts.model is not None else model_for_project(project)
@@ -329,17 +408,18 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
             return runs.finish_run(engine, run_id, status=RunStatus.skipped.value, message=NO_MODEL)
         labelled = _read_labelled(engine, project)
         clock.lap("read_labelled")
-        too_few = None if setup.multi else _too_few_classes(labelled.labels)
+        too_few = _too_few_classes(labelled.labels, setup.multi)
         if too_few is not None:
             return runs.finish_run(engine, run_id, status=RunStatus.skipped.value, n_labels=len(labelled.labels),
                                    phase_seconds=clock.phases, message=too_few)
         fitted = _fit_and_evaluate(project, labelled, model, setup, opts, clock)
         candidates = TopCandidates(DEFAULT_CANDIDATES) if setup.diverse and setup.window > 1 else None
-        predictions = _predict_batches(engine, project, fitted, setup, opts.batch_size or get_settings().predict_batch_size, candidates)
+        predictions = _predict_batches(engine, project, fitted, setup, opts.batch_size or get_settings().predict_batch_size, candidates,
+                                       clock)
         clock.lap("predict")
         order = _rank(predictions, setup, candidates, opts.rng)
         clock.lap("rank")
-        _write_priorities(engine, project, predictions, order, with_hints=fitted.classes is not None)
+        _write_priorities(engine, project, predictions, order, fitted, setup, opts.batch_size or get_settings().predict_batch_size)
         clock.lap("write")
         return _finish_succeeded(engine, project, run_id, fitted, predictions, setup, len(order), clock)
     except Exception as exc:  # a model's failure is recorded, never raised into labelling

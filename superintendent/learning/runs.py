@@ -18,9 +18,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
+from superintendent.webhooks import events as webhook_events
 
 __all__ = ["close_abandoned_runs", "earlier_successes", "finish_run", "last_finished_n_labels", "latest_run", "latest_runs", "run_numbers",
-           "start_run"]
+           "running_run", "start_run"]
 
 ABANDONED = "abandoned: the process running it stopped"
 
@@ -46,6 +47,8 @@ def finish_run(engine: Engine, run_id: int, **fields: Any) -> ModelRun:
             setattr(run, key, value)
         run.finished_at = utcnow()
         s.add(run)
+        if run.status != RunStatus.running.value:  # announced to the project's webhooks in the same transaction
+            webhook_events.enqueue_run_finished(s, run)
     return run
 
 
@@ -74,6 +77,14 @@ def run_numbers(engine: Engine, project: Project) -> dict[int, int]:
 def latest_run(session: Session, project: Project) -> ModelRun | None:
     """The project's newest run, whatever its status, or None."""
     return session.execute(_newest_first(sa.select(ModelRun).where(ModelRun.project_id == project.id)).limit(1)).scalar_one_or_none()
+
+
+def running_run(session: Session, project_id: int) -> ModelRun | None:
+    """The project's newest ``running`` run, or None. A dead process may have left one behind: whether a retrain
+    really runs is the retrain lock's answer (:func:`superintendent.retrain_lock.retrain_lock_held`)."""
+    return session.execute(_newest_first(
+        sa.select(ModelRun).where(ModelRun.project_id == project_id, ModelRun.status == RunStatus.running.value)).limit(1)
+    ).scalar_one_or_none()
 
 
 def last_finished_n_labels(session: Session, project: Project) -> int | None:

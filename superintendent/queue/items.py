@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+import psycopg2.errors
+from psycopg2.extras import execute_values
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -88,18 +90,16 @@ def add_items(
         return AddResult(0, 0, 0)
 
     _require_project(session, project)  # deleted meanwhile: a message, not a foreign-key error
-    before = _count_items(session, project.id)
+    added = 0
     base = session.execute(sa.select(sa.func.max(_I.c.priority)).where(_I.c.project_id == project.id)).scalar()
     base = 0.0 if base is None else float(base) + 1.0
     now = utcnow()
-    insert = _insert(session)
     for start in range(0, n, chunk_size):
         rows = [
             (project.id, ids[i], payloads[i], base + i, None if file_paths is None else file_paths[i], now)
             for i in range(start, min(n, start + chunk_size))
         ]
-        _insert_items(session, rows)
-    added = _count_items(session, project.id) - before
+        added += _insert_items(session, rows)
 
     new = changed = same = 0
     if label_values is not None and any(v is not None for v in label_values):
@@ -121,8 +121,7 @@ def add_items(
             changed += len(edits)
             new += len(rows) - len(edits)
             if rows:
-                stmt = insert(_A)
-                session.execute(stmt.on_conflict_do_update(index_elements=["item_id", "user_id"], set_={"value": stmt.excluded.value}), rows)
+                _upsert_labels(session, rows)
                 _recount(session, project, [r["item_id"] for r in rows])
     session.flush()
     return AddResult(added=added, already_present=n - added, labelled=new + changed + same,
@@ -130,34 +129,76 @@ def add_items(
 
 
 _ITEM_COLUMNS = ("project_id", "external_id", "data", "priority", "file_path", "created_at")
+_LABEL_COLUMNS = ("project_id", "item_id", "user_id", "value", "created_at")
 
 
-def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """Insert item rows (in ``_ITEM_COLUMNS`` order), skipping external ids the project has.
+def _upsert_labels(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Store imported labels (dicts of ``_LABEL_COLUMNS``), replacing the same user's label of the same item.
 
-    PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT ... SELECT
-    ... ON CONFLICT DO NOTHING`` (one round trip per chunk, not per row).
+    PostgreSQL: pages of a multi-row ``INSERT ... ON CONFLICT`` (psycopg2's ``execute_values``), where an
+    executemany costs a round trip per row (7 s for 5,000 labels in the import benchmark). SQLite: executemany,
+    which runs in-process.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        cursor = session.connection().connection.dbapi_connection.cursor()
+        try:
+            execute_values(cursor, f"INSERT INTO sp_annotation ({', '.join(_LABEL_COLUMNS)}) VALUES %s "
+                           "ON CONFLICT (item_id, user_id) DO UPDATE SET value = EXCLUDED.value",
+                           [tuple(r[c] for c in _LABEL_COLUMNS) for r in rows], page_size=1000)
+        finally:
+            cursor.close()
+        return
+    stmt = _insert(session)(_A)
+    session.execute(stmt.on_conflict_do_update(index_elements=["item_id", "user_id"], set_={"value": stmt.excluded.value}), rows)
+
+
+def _copy_buffer(rows: list[tuple[Any, ...]]) -> io.StringIO:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # "\r\n": a value holding either is quoted (COPY ends a row at a bare "\r")
+    for row in rows:
+        writer.writerow(v.isoformat() if isinstance(v, dt.datetime) else v for v in row)  # None -> empty -> NULL
+    buffer.seek(0)
+    return buffer
+
+
+def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> int:
+    """Insert item rows of one project (in ``_ITEM_COLUMNS`` order), skipping external ids the project has;
+    returns how many were added (by this transaction: another one adding items meanwhile does not count).
+
+    PostgreSQL: the ids already there are looked up (one index probe each, one round trip), and the new rows
+    go in with one ``COPY`` straight into ``sp_item``, about 40 % less database time than a staging table and
+    ``INSERT ... SELECT ... ON CONFLICT``. If another transaction adds one of the same ids meanwhile, the
+    ``COPY`` is rolled back to its savepoint and the chunk goes through the staging table, which skips it.
     SQLite: ``executemany`` of an ``INSERT OR IGNORE``-style statement.
     """
     columns = ", ".join(_ITEM_COLUMNS)
     if session.get_bind().dialect.name == "postgresql":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")  # "\r\n": a value holding either is quoted (COPY ends a row at a bare "\r")
-        for row in rows:
-            writer.writerow(v.isoformat() if isinstance(v, dt.datetime) else v for v in row)  # None -> empty -> NULL
-        buffer.seek(0)
         cursor = session.connection().connection.dbapi_connection.cursor()
         try:
-            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS sp_item_staging (LIKE sp_item INCLUDING DEFAULTS) ON COMMIT DROP")
-            cursor.copy_expert(f"COPY sp_item_staging ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-            cursor.execute(f"INSERT INTO sp_item ({columns}) SELECT {columns} FROM sp_item_staging "
-                           "ON CONFLICT (project_id, external_id) DO NOTHING")
-            cursor.execute("TRUNCATE sp_item_staging")
+            cursor.execute("SELECT external_id FROM sp_item WHERE project_id = %s AND external_id = ANY(%s)",
+                           (rows[0][0], [r[1] for r in rows]))
+            have = {e for (e,) in cursor.fetchall()}
+            rows = [r for r in rows if r[1] not in have] if have else rows
+            if not rows:
+                return 0
+            added = len(rows)
+            cursor.execute("SAVEPOINT sp_copy_items")
+            try:
+                cursor.copy_expert(f"COPY sp_item ({columns}) FROM STDIN WITH (FORMAT csv)", _copy_buffer(rows))
+            except psycopg2.errors.UniqueViolation:  # added by another import meanwhile: skip those, as ON CONFLICT does
+                cursor.execute("ROLLBACK TO SAVEPOINT sp_copy_items")
+                cursor.execute("CREATE TEMP TABLE IF NOT EXISTS sp_item_staging (LIKE sp_item INCLUDING DEFAULTS) ON COMMIT DROP")
+                cursor.copy_expert(f"COPY sp_item_staging ({columns}) FROM STDIN WITH (FORMAT csv)", _copy_buffer(rows))
+                cursor.execute(f"INSERT INTO sp_item ({columns}) SELECT {columns} FROM sp_item_staging "
+                               "ON CONFLICT (project_id, external_id) DO NOTHING")
+                added = cursor.rowcount
+                cursor.execute("TRUNCATE sp_item_staging")
+            cursor.execute("RELEASE SAVEPOINT sp_copy_items")
         finally:
             cursor.close()
-        return
-    session.execute(_insert(session)(_I).on_conflict_do_nothing(index_elements=["project_id", "external_id"]),
-                    [dict(zip(_ITEM_COLUMNS, row)) for row in rows])
+        return added
+    return session.execute(_insert(session)(_I).on_conflict_do_nothing(index_elements=["project_id", "external_id"]),
+                           [dict(zip(_ITEM_COLUMNS, row)) for row in rows]).rowcount
 
 
 def unlabelled_batches(engine: Engine, project: Project, batch_size: int = 10_000) -> Iterator[tuple[np.ndarray, list[Any]]]:
@@ -172,7 +213,7 @@ def unlabelled_batches(engine: Engine, project: Project, batch_size: int = 10_00
         if not rows:
             return
         last = rows[-1][0]
-        yield np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), [serialization.loads(r[1]) for r in rows]
+        yield np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), serialization.loads_rows([r[1] for r in rows])
 
 
 def count_labelled(session: Session, project: Project) -> int:
@@ -197,8 +238,8 @@ def items_data(session: Session, project: Project, item_ids: Sequence[int]) -> d
     ids = [_check_id(i) for i in item_ids]
     if not ids:
         return {}
-    rows = session.execute(sa.select(_I.c.id, _I.c.data).where(_I.c.project_id == project.id, _I.c.id.in_(ids)))
-    return {int(i): serialization.loads(data) for i, data in rows}
+    rows = session.execute(sa.select(_I.c.id, _I.c.data).where(_I.c.project_id == project.id, _I.c.id.in_(ids))).all()
+    return dict(zip((int(i) for i, _ in rows), serialization.loads_rows([data for _, data in rows])))
 
 
 def item_data(session: Session, project: Project, item_id: int) -> Any:

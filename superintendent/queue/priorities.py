@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.queue.common import _I, _NOT_DONE
+from superintendent.queue.common import _I, _NOT_DONE, _check_ids
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
@@ -68,7 +68,7 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
     labeller right now (they keep their old priority until the next rewrite),
     so a rewrite never waits on labellers and they never wait on it.
     """
-    ids = np.asarray(item_ids, dtype=np.int64)
+    ids = _check_ids(item_ids, "item")  # the one id check: True, "3", 2**70 are refused, not written to item 1, 3 or overflowed
     prio = np.asarray(priorities, dtype=np.float64)
     if ids.shape != prio.shape or ids.ndim != 1:
         raise ValidationError(f"item_ids and priorities must be 1-D of equal length; got {ids.shape} and {prio.shape}")
@@ -106,6 +106,11 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
     return changed
 
 
+def lowest_priority(session: Session, project: Project) -> float | None:
+    """The lowest priority among the project's unfinished items (served first), or None: one seek of the queue index."""
+    return session.execute(sa.select(sa.func.min(_I.c.priority)).where(_I.c.project_id == project.id, _NOT_DONE)).scalar_one()
+
+
 def hints_between(session: Session, project: Project, first_id: int, last_id: int) -> dict[int, str]:
     """The stored guesses (``hint``, JSON text) of the project's unfinished items with ids in [first_id, last_id].
 
@@ -118,3 +123,21 @@ def hints_between(session: Session, project: Project, first_id: int, last_id: in
                                             _I.c.hint.is_not(None))
     )
     return {int(item_id): hint for item_id, hint in rows}
+
+
+def set_hints(session: Session, project: Project, item_ids: Sequence[int], hints: Sequence[Any], confidences: Sequence[float],
+              top_guesses: Sequence[Sequence[tuple[Any, float]]]) -> int:
+    """Store guesses from a model outside the app (hint, confidence, top guesses) on items of the project, in the caller's
+    transaction; their priorities stay as they are. Items of other projects are left alone. Returns how many were given."""
+    ids = _check_ids(item_ids, "item").tolist()
+    if not len(ids) == len(hints) == len(confidences) == len(top_guesses):
+        raise ValidationError("hints, confidences and top guesses need one entry per item")
+    if not ids:
+        return 0
+    rows = [{"b_id": i, "b_hint": serialization.dumps(h), "b_conf": float(c),
+             "b_top": serialization.dumps([[label, round(float(p), 4)] for label, p in top])}
+            for i, h, c, top in zip(ids, hints, confidences, top_guesses)]
+    session.execute(sa.update(_I).where(_I.c.id == sa.bindparam("b_id"), _I.c.project_id == project.id)
+                    .values(hint=sa.bindparam("b_hint"), hint_confidence=sa.bindparam("b_conf"), hint_top=sa.bindparam("b_top")),
+                    rows)
+    return len(ids)
