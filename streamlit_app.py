@@ -3,14 +3,16 @@
 A router only: first run, login, then the pages this user's role may see.
 
 This file is read twice. `streamlit run` finds the ``st.App`` below and serves
-it (Streamlit's own routes plus the sign-in cookie's route,
-:mod:`superintendent.app.session_cookie`, which sets the HttpOnly cookie); and
+it (Streamlit's own routes, the sign-in cookie's route,
+:mod:`superintendent.app.session_cookie`, which sets the HttpOnly cookie, and the
+HTTP API at ``/api/v1``, :mod:`superintendent.api`); and
 Streamlit runs this file as ``__main__`` for every page run (AppTest too),
 which takes the router branch.
 """
 
 import streamlit as st
 
+from superintendent import api
 from superintendent.app import errors, login, resources, session_cookie
 from superintendent.app.errors import database_trouble_shown
 
@@ -44,6 +46,7 @@ def _route() -> None:
         pages.append(st.Page("pages/review.py", title="Review", icon=":material/fact_check:"))
     if user.can("admin"):
         pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
+    pages.append(st.Page("pages/account.py", title="My account", icon=":material/account_circle:", url_path="account"))
     with database_trouble_shown():
         st.navigation(pages).run()
 
@@ -51,4 +54,4 @@ def _route() -> None:
 if __name__ == "__main__":  # a page run
     _route()
 else:  # imported by `streamlit run` (uvicorn) to serve the app
-    app = st.App(__file__, routes=session_cookie.ROUTES)
+    app = st.App(__file__, routes=session_cookie.ROUTES + api.routes(resources.engine, resources.settings))  # the HTTP API at /api/v1

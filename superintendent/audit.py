@@ -40,6 +40,12 @@ class AuditAction(str, enum.Enum):
     data_import = "data.import"
     labels_export = "labels.export"
     model_retrain = "model.retrain"
+    api_key_create = "api_key.create"  # a personal access token for the HTTP API (details: its name and first characters)
+    api_key_revoke = "api_key.revoke"
+    webhook_create = "webhook.create"
+    webhook_pause = "webhook.pause"
+    webhook_resume = "webhook.resume"
+    webhook_delete = "webhook.delete"
 
 
 def _checked_details(details: dict[str, Any]) -> dict[str, Any]:

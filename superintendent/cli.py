@@ -1,4 +1,4 @@
-"""The ``superintendent`` command: init, create-user, create-project, import, export, orchestrate, demo.
+"""The ``superintendent`` command: init, create-user, create-project, import, export, orchestrate, demo, and API tokens.
 
 Every command takes ``--database-url`` (default: ``$SUPERINTENDENT_DATABASE_URL``,
 else the SQLite file the web app uses; ``--help`` shows which). Commands that
@@ -269,6 +269,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_token(args: argparse.Namespace) -> int:
+    from superintendent import auth, tokens
+    from superintendent.store import session_scope
+
+    engine = _engine(args, create=False)
+    with session_scope(engine) as s:
+        user = auth.get_user(s, args.user)
+        created = tokens.create(s, user.id, args.name, expires_days=args.expires_days)
+    until = f"until {created.expires_at:%Y-%m-%d %H:%M} UTC" if created.expires_at else "until revoked"
+    print(f"token {created.token_id} ({args.name!r}) for {user.username!r}, {until}; it is shown only now, keep it safe:",
+          file=sys.stderr)
+    print(created.token)
+    return 0
+
+
+def cmd_list_tokens(args: argparse.Namespace) -> int:
+    from superintendent import auth, tokens
+    from superintendent.store import session_scope
+
+    engine = _engine(args, create=False)
+    with session_scope(engine, write=False) as s:
+        listed = tokens.list_tokens(s, auth.get_user(s, args.user).id)
+    if not listed:
+        print(f"{args.user!r} has no API tokens")
+
+    def when(moment) -> str:  # noqa: ANN001
+        return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
+
+    for t in listed:
+        print(f"{t.token_id}\t{t.prefix}...\t{t.state()}\tcreated {when(t.created_at)}\texpires {when(t.expires_at)}"
+              f"\tlast used {when(t.last_used_at)}\t{t.name}")
+    return 0
+
+
+def cmd_revoke_token(args: argparse.Namespace) -> int:
+    from superintendent import auth, tokens
+    from superintendent.store import session_scope
+
+    engine = _engine(args, create=False)
+    with session_scope(engine) as s:
+        done = tokens.revoke(s, auth.get_user(s, args.user).id, args.token_id)
+    print(f"token {args.token_id} revoked" if done else f"token {args.token_id} was revoked already")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     url, why = default_database()
     # Shown as written (a URL is never broken across lines): the database every command uses unless told another.
@@ -350,6 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS", help="retry until the database answers, for up to this long")
 
     command("demo", "load the demo projects (handwritten digits, word sentiment)", cmd_demo)
+
+    p = command("create-token", "create a personal access token for the HTTP API (printed once, on stdout)", cmd_create_token)
+    p.add_argument("user")
+    p.add_argument("--name", default="command line", help="what the token is for (default: command line)")
+    p.add_argument("--expires-days", type=int, default=None, help="days until it expires (default: never; revoke it to end it)")
+
+    p = command("list-tokens", "list a user's API tokens (never the tokens themselves: their first characters)", cmd_list_tokens)
+    p.add_argument("user")
+
+    p = command("revoke-token", "revoke one of a user's API tokens (its id from list-tokens)", cmd_revoke_token)
+    p.add_argument("user")
+    p.add_argument("token_id", type=int)
     return parser
 
 

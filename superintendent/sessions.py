@@ -279,7 +279,7 @@ def why(reason: EndReason, rules: Rules) -> str:
         EndReason.logged_out: "you logged out",
         EndReason.password_changed: "the account's password was changed",
         EndReason.deactivated: "the account was deactivated",
-        EndReason.signed_out_everywhere: "an admin signed this account out everywhere",
+        EndReason.signed_out_everywhere: "this account was signed out everywhere (by its owner or an admin)",
         EndReason.refused: "the account could not sign in",
         EndReason.idle: f"it was not used for {_span(rules.idle)}",
         EndReason.expired: f"a sign-in lasts at most {_span(rules.max_age)}",

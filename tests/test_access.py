@@ -32,7 +32,7 @@ WIDGETS = ("button", "text_input", "text_area", "selectbox", "multiselect", "che
            "file_uploader", "download_button")
 TEXTS = ("title", "header", "subheader", "markdown", "caption", "metric", "info", "success", "warning", "dataframe", "tabs")
 PAGE_TITLES = {"pages/label.py": "Label", "pages/progress.py": "Progress", "pages/model.py": "Model", "pages/admin.py": "Admin"}
-ADMIN_TABS = ["Projects", "Upload data", "Users", "Export labels", "Audit log"]
+ADMIN_TABS = ["Projects", "Upload data", "Users", "Export labels", "Webhooks", "Audit log"]
 
 
 class Shown(enum.Enum):
@@ -41,7 +41,7 @@ class Shown(enum.Enum):
     PAGE = "the page"
     PAGE_NO_RETRAIN = "the page, without 'Retrain now'"
     PAGE_RETRAIN = "the page, with 'Retrain now'"
-    ADMIN_TABS = "the page with its five tabs, 'Audit log' included"
+    ADMIN_TABS = "the page with its six tabs, 'Webhooks' and 'Audit log' included"
 
 
 def _key(widget) -> str:

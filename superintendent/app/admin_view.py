@@ -16,12 +16,13 @@ from superintendent.app.admin_export import audit_tab, export_tab
 from superintendent.app.admin_projects import projects_tab
 from superintendent.app.admin_upload import upload_tab
 from superintendent.app.admin_users import users_tab
+from superintendent.app.admin_webhooks import webhooks_tab
 from superintendent.app.login import CurrentUser
 
 
 def render_page(user: CurrentUser) -> None:
     """The page's tabs, for a user ``login.require("admin")`` has just checked against the database."""
-    projects, upload, users, export, log = st.tabs(["Projects", "Upload data", "Users", "Export labels", "Audit log"])
+    projects, upload, users, export, hooks, log = st.tabs(["Projects", "Upload data", "Users", "Export labels", "Webhooks", "Audit log"])
     with projects:
         projects_tab(user)
     with upload:
@@ -30,5 +31,7 @@ def render_page(user: CurrentUser) -> None:
         users_tab(user)
     with export:
         export_tab(user)
+    with hooks:
+        webhooks_tab(user)
     with log:
         audit_tab()

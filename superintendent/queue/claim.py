@@ -22,6 +22,7 @@ from superintendent.queue.history import RevisionKind, _add_revision
 from superintendent.queue.members import check_may_work_in
 from superintendent.store.models import Project, utcnow
 from superintendent.validation import ConflictError, ValidationError
+from superintendent.webhooks import events as webhook_events
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ def submit(session: Session, project: Project, user_id: int, item_id: int, value
         old = session.execute(sa.select(_A.c.value).where(_A.c.item_id == item_id, _A.c.user_id == user_id)).scalar_one_or_none()
     if old is not None and old != label:
         _add_revision(session, project, item_id, user_id, RevisionKind.edit, old, label, changed_by=user_id, now=now)
+    if old != label and row.hooked:  # a new or changed label is announced to the project's webhooks (the same label again is not)
+        _announce(session, project, row, label, old, now)
     if session.get_bind().dialect.name == "postgresql":  # the same two writes in one statement: one round trip
         session.connection().execute(_PG_SUBMIT, {"project_id": project.id, "item_id": item_id, "user_id": user_id, "value": label,
                                                   "time_taken": time_taken, "now": now, "k": project.annotations_per_item})
@@ -216,6 +219,16 @@ def submit(session: Session, project: Project, user_id: int, item_id: int, value
             lease_expires_at=sa.case((ours, None), else_=_I.c.lease_expires_at),
         )
     )
+
+
+def _announce(session: Session, project: Project, row: Any, label: str, old: str | None, now: dt.datetime) -> None:
+    """The submit's webhook events into the outbox, in this transaction: one statement, run only when the project has
+    a hook (``row.hooked``). ``row`` is the locked item as it was before this label: its count says whether the label completes it."""
+    count = row.n_annotations + (old is None)  # the user's annotation is new, or replaces their own
+    others_left = sa.exists().where(_I.c.project_id == project.id, _NOT_DONE, _I.c.id != row.id)
+    webhook_events.enqueue_submit(session, project, item_id=row.id, external_id=row.external_id, username=row.user_found, label=label,
+                                  previous=old, completed=row.n_annotations < project.annotations_per_item <= count,
+                                  rest_done=~others_left, now=now)
 
 
 def submit_and_claim_next(session: Session, project: Project, user_id: int, item_id: int, value: Any, *,

@@ -1,0 +1,9 @@
+"""My account: API tokens and "Sign out everywhere", for every signed-in user."""
+
+import streamlit as st
+
+from superintendent.app import account_view, login
+
+user = login.get()
+st.title("My account")
+account_view.render_page(user)
