@@ -33,7 +33,7 @@ from sqlmodel import Session
 from superintendent import queue, serialization
 from superintendent.auth import HUMAN_ROLES, ensure_user, normalise_username
 from superintendent.ingest.checks import check_text, first_text_problem
-from superintendent.ingest.prepared import ImportedAnnotation, PreparedImport
+from superintendent.ingest.prepared import ImportedAnnotation, Prediction, PreparedImport
 from superintendent.labels import content_ids, import_identity
 from superintendent.queue.bulk import LabelCounts
 from superintendent.queue.transfer import accounts, external_item_ids
@@ -173,10 +173,26 @@ def _write(engine: Engine, project: Project | str | int, prepared: PreparedImpor
                 progress(end / n)
         if prepared.annotations is not None:  # named annotators (Label Studio, items JSONL): same transaction
             counts += write_annotations(s, proj, ids, prepared.annotations, user_map=user_map)
+        if prepared.hints is not None:  # a model's guesses the file carries: hints, until the project's own model makes its own
+            write_hints(s, proj, ids, prepared.hints)
         if progress is not None and n == 0:
             progress(1.0)
     return queue.AddResult(added=added, already_present=present, labelled=counts.total,
                            labels_new=counts.new, labels_changed=counts.changed, labels_same=counts.same)
+
+
+def write_hints(session: Session, project: Project, external_ids: Sequence[str], hints: Sequence[Prediction | None]) -> int:
+    """Store the guesses an upload carries as the items' hints (shown where the project shows hints), in the caller's
+    transaction; an item that had a hint gets the new one. Returns how many items got one."""
+    if len(hints) != len(external_ids):
+        raise ValidationError(f"hints must have one entry per item: got {len(hints)} for {len(external_ids)} items")
+    given = [(e, h) for e, h in zip(external_ids, hints) if h is not None]
+    for _, h in given:
+        _check_label(project, h.value)
+    ids = external_item_ids(session, project, [e for e, _ in given])
+    single = project.label_mode != "multi"
+    return queue.set_hints(session, project, [ids[e] for e, _ in given], [h.value for _, h in given], [h.score for _, h in given],
+                           [[(h.value, h.score)] if single and h.score is not None else [] for _, h in given])
 
 
 def _annotator_accounts(session: Session, names: Sequence[str], user_map: UserMap | None) -> tuple[dict[str, int], set[str]]:

@@ -45,14 +45,14 @@ from superintendent.ingest.formats import (
 from superintendent.ingest.images import IMAGE_EXTENSIONS, prepare_image_zip, read_image_zip
 from superintendent.ingest.jsonl import prepare_items_jsonl
 from superintendent.ingest.label_studio import prepare_label_studio
-from superintendent.ingest.prepared import ImageFile, ImportedAnnotation, ImportLimits, PreparedImport, TablePlan
+from superintendent.ingest.prepared import ImageFile, ImportedAnnotation, ImportLimits, Prediction, PreparedImport, TablePlan
 from superintendent.ingest.tables import plan_items, read_table
 from superintendent.ingest.zipsafe import MAX_ZIP_RATIO
 from superintendent.validation import LABEL_MODES, ValidationError, check_options
 
 __all__ = [
     "ACCEPTED_EXTENSIONS", "ARRAY_FORMATS", "IMAGE_EXTENSIONS", "INTEROP_FORMATS", "ITEMS_JSONL", "LABEL_STUDIO", "MAX_ZIP_RATIO",
-    "TABLE_FORMATS", "ImageFile", "ImportLimits", "ImportedAnnotation", "PreparedImport", "TablePlan", "detect_format", "plan_items",
+    "TABLE_FORMATS", "ImageFile", "ImportLimits", "ImportedAnnotation", "Prediction", "PreparedImport", "TablePlan", "detect_format", "plan_items",
     "prepare_items_jsonl", "prepare_label_studio", "prepare_upload", "read_arrays", "read_image_zip", "read_table", "sniff_format",
 ]
 

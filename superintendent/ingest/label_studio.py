@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import io
+import math
 import re
 import zipfile
 from collections import Counter, defaultdict
@@ -37,7 +38,7 @@ from superintendent.ingest.checks import check_annotator, item_paths, upload_fil
 from superintendent.ingest.common import decode_text, file_name, load_json, strip_bom
 from superintendent.ingest.images import IMAGE_EXTENSIONS, read_image_zip
 from superintendent.ingest.label_values import LabelChecker
-from superintendent.ingest.prepared import ImportedAnnotation, ImportLimits, PreparedImport
+from superintendent.ingest.prepared import ImportedAnnotation, ImportLimits, Prediction, PreparedImport
 from superintendent.ingest.zipsafe import check_ratio, open_zip, read_entry, safe_entries
 from superintendent.validation import LABEL_MODES, ValidationError, check_options
 
@@ -55,6 +56,7 @@ class _Task:
     external_id: str | None
     annotations: list[ImportedAnnotation]
     name: str | None = None
+    prediction: Prediction | None = None
 
 
 def prepare_label_studio(data: bytes, *, name: str | None = None, options: Sequence[Any] = (), label_mode: str = "single",
@@ -112,16 +114,21 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
     ids = fill_ids(items, [t.external_id for t in parsed])
     annotations = [t.annotations for t in parsed]
     n_ann = sum(len(a) for a in annotations)
+    hints = [t.prediction for t in parsed]
+    with_hints = any(h is not None for h in hints)
     preview = pd.DataFrame({
         "id": ids[:20],
         "item": [short_item(t.item) for t in parsed[:20]],
         "annotations": [len(t.annotations) for t in parsed[:20]],
         "labels": ["; ".join(f"{a.user}: {_label_text(a.value)}" for a in t.annotations) for t in parsed[:20]],
+        **({"model's guess": ["" if h is None else _label_text(h.value) + ("" if h.score is None else f" ({h.score:.0%})")
+                              for h in hints[:20]]} if with_hints else {}),
     })
     as_rows = bool(items) and isinstance(items[0], dict) and file_paths is None
     columns = list(items[0]) if as_rows else None
     return PreparedImport(items=items, external_ids=ids, labels=None, preview=preview, n_rows=len(items), file_paths=file_paths,
-                          display_columns=columns, model_columns=columns, annotations=annotations if n_ann else None)
+                          display_columns=columns, model_columns=columns, annotations=annotations if n_ann else None,
+                          hints=hints if with_hints else None)
 
 
 def _label_text(value: Any) -> str:
@@ -201,6 +208,7 @@ def _read_task(task: Any, i: int, what: str, data_key: str | None, control: str 
     preds = task.get("predictions")
     if preds is not None and not isinstance(preds, list):
         raise ValidationError(f"{what}: {where} has \"predictions\" that are not a list")
+    prediction = _prediction(preds or [], what, where, control, checker, label_mode)
     anns = task.get("annotations", task.get("completions"))
     if anns is None:
         anns = []
@@ -215,23 +223,11 @@ def _read_task(task: Any, i: int, what: str, data_key: str | None, control: str 
         if ann.get("was_cancelled"):
             continue  # a skipped task in Label Studio: no label
         result = ann.get("result", [])
-        if not isinstance(result, list):
-            raise ValidationError(f"{what}: {at} has a \"result\" that is not a list")
-        chosen: list[Any] = []
-        for res in result:
-            if not isinstance(res, dict):
-                raise ValidationError(f"{what}: {at} has a result that is not an object")
-            kind = str(res.get("type", "")).lower()
-            if kind != "choices":
-                raise ValidationError(f"{what}: {at} has a result of type {res.get('type')!r}; superintendent imports "
-                                      "classification results (type 'choices') only")
-            if control is not None and str(res.get("from_name", "")) != control:
-                continue
-            value = res.get("value")
-            choices = value.get("choices") if isinstance(value, dict) else None
-            if not isinstance(choices, list) or any(isinstance(c, (dict, list)) for c in choices):
-                raise ValidationError(f"{what}: {at} has a choices result without a \"value\": {{\"choices\": [...]}} list")
-            chosen.extend(c for c in choices if c not in chosen)
+        chosen = _choices(result, f"{what}: {at}", control)
+        other = next((r for r in result if str(r.get("type", "")).lower() != "choices"), None)
+        if other is not None:
+            raise ValidationError(f"{what}: {at} has a result of type {other.get('type')!r}; superintendent imports "
+                                  "classification results (type 'choices') only")
         if label_mode == "single":
             if not chosen:
                 continue  # submitted without a choice: no label
@@ -249,7 +245,47 @@ def _read_task(task: Any, i: int, what: str, data_key: str | None, control: str 
         out.append(ImportedAnnotation(user=user, value=label, created_at=parse_time(ann.get("created_at"), f"{what}: {at}"),
                                       time_taken=parse_seconds(ann.get("lead_time"), f"{what}: {at}", "lead_time")))
     name = meta.get("name") if isinstance(meta.get("name"), str) else None
-    return _Task(where=where, item=item, image_ref=image_ref, external_id=external_id, annotations=out, name=name)
+    return _Task(where=where, item=item, image_ref=image_ref, external_id=external_id, annotations=out, name=name,
+                 prediction=prediction)
+
+
+def _choices(results: Any, at: str, control: str | None) -> list[Any]:
+    """The chosen values of a result list (its ``choices`` results from ``control``, or from any when None)."""
+    if not isinstance(results, list):
+        raise ValidationError(f"{at} has a \"result\" that is not a list")
+    chosen: list[Any] = []
+    for res in results:
+        if not isinstance(res, dict):
+            raise ValidationError(f"{at} has a result that is not an object")
+        if str(res.get("type", "")).lower() != "choices" or (control is not None and str(res.get("from_name", "")) != control):
+            continue
+        value = res.get("value")
+        choices = value.get("choices") if isinstance(value, dict) else None
+        if not isinstance(choices, list) or any(isinstance(c, (dict, list)) for c in choices):
+            raise ValidationError(f"{at} has a choices result without a \"value\": {{\"choices\": [...]}} list")
+        chosen.extend(c for c in choices if c not in chosen)
+    return chosen
+
+
+def _prediction(preds: list[Any], what: str, where: str, control: str | None, checker: LabelChecker,
+                label_mode: str) -> Prediction | None:
+    """A task's model guess: its first prediction with a choice (the label, checked as annotations are, and the
+    prediction's ``score`` when it is a number from 0 to 1). Other kinds of prediction results are left alone."""
+    for k, pred in enumerate(preds, 1):
+        at = f"{where}, prediction {k}"
+        if not isinstance(pred, dict):
+            raise ValidationError(f"{what}: {at} is not an object with a \"result\" list")
+        chosen = _choices(pred.get("result", []), f"{what}: {at}", control)
+        if not chosen or (label_mode == "single" and len(chosen) > 1):
+            continue  # no choice, or several for a one-label project: no single guess to show
+        label = checker.value(chosen, at)
+        if label is None or label == []:
+            continue  # an unknown choice: listed with the other unknown values
+        score = pred.get("score")
+        ok = isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score) and 0 <= score <= 1
+        version = pred.get("model_version")
+        return Prediction(label, float(score) if ok else None, str(version)[:200] if version not in (None, "") else None)
+    return None
 
 
 def _resolve_images(tasks: list[_Task], zf: zipfile.ZipFile | None, entries: dict[str, zipfile.ZipInfo], limits: ImportLimits,

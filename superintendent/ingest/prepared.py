@@ -92,6 +92,16 @@ class ImportedAnnotation:
     review: bool = False  # a reviewer's correction of the item's label (``user`` must be allowed to review)
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """A model's guess for an item, carried by the file (a Label Studio task's prediction): the label (a list for a
+    multi-label project) and the model's score for it, when the file gives one (0 to 1)."""
+
+    value: Any
+    score: float | None = None
+    model_version: str | None = None
+
+
 @dataclass
 class PreparedImport:
     """A checked upload, ready for :func:`superintendent.importing.import_prepared`."""
@@ -105,3 +115,4 @@ class PreparedImport:
     display_columns: list[str] | None = None  # table rows: which fields labellers see ...
     model_columns: list[str] | None = None  # ... and which the model gets (stored with the project)
     annotations: list[list[ImportedAnnotation]] | None = None  # per item, those of named annotators (Label Studio, items JSONL)
+    hints: list[Prediction | None] | None = None  # per item, a model's guess the file carries (Label Studio predictions)

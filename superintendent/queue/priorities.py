@@ -125,7 +125,7 @@ def hints_between(session: Session, project: Project, first_id: int, last_id: in
     return {int(item_id): hint for item_id, hint in rows}
 
 
-def set_hints(session: Session, project: Project, item_ids: Sequence[int], hints: Sequence[Any], confidences: Sequence[float],
+def set_hints(session: Session, project: Project, item_ids: Sequence[int], hints: Sequence[Any], confidences: Sequence[float | None],
               top_guesses: Sequence[Sequence[tuple[Any, float]]]) -> int:
     """Store guesses from a model outside the app (hint, confidence, top guesses) on items of the project, in the caller's
     transaction; their priorities stay as they are. Items of other projects are left alone. Returns how many were given."""
@@ -134,8 +134,8 @@ def set_hints(session: Session, project: Project, item_ids: Sequence[int], hints
         raise ValidationError("hints, confidences and top guesses need one entry per item")
     if not ids:
         return 0
-    rows = [{"b_id": i, "b_hint": serialization.dumps(h), "b_conf": float(c),
-             "b_top": serialization.dumps([[label, round(float(p), 4)] for label, p in top])}
+    rows = [{"b_id": i, "b_hint": serialization.dumps(h), "b_conf": None if c is None else float(c),  # no score given: none shown
+             "b_top": serialization.dumps([[label, round(float(p), 4)] for label, p in top]) if top else None}
             for i, h, c, top in zip(ids, hints, confidences, top_guesses)]
     session.execute(sa.update(_I).where(_I.c.id == sa.bindparam("b_id"), _I.c.project_id == project.id)
                     .values(hint=sa.bindparam("b_hint"), hint_confidence=sa.bindparam("b_conf"), hint_top=sa.bindparam("b_top")),
