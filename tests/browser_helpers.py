@@ -173,7 +173,7 @@ def sign_in(page: Page, base: str, name: str) -> None:
 
 def choose(page: Page, label: str, option: str) -> None:
     """Pick an option of a select box; a rerun that redraws the box meanwhile closes the list, so try again then."""
-    box = page.get_by_label(label, exact=True)
+    box = page.get_by_label(label, exact=True).filter(visible=True)  # hidden tabs keep their widgets in the page
     for _ in range(5):
         settle(page)
         box.click()

@@ -24,6 +24,7 @@ from browser_helpers import (
     FIRST_RUN_SHOTS,
     VIEWPORT,
     AppDidNotStart,
+    choose,
     chromium,
     first_run_tour,
     log_in,
@@ -82,9 +83,7 @@ def test_first_run_to_export(server, browser, tmp_path):
     page.get_by_role("link", name="Admin").click()
     settle(page)
     page.get_by_role("tab", name="Export labels").click()
-    page.get_by_label("Project", exact=True).click()
-    page.get_by_role("option", name="reviews").click()
-    settle(page)
+    choose(page, "Project", "reviews")  # the visible tab's box (other tabs keep theirs in the page, hidden)
     page.get_by_text("Every individual annotation").click()  # one row per annotation, with who gave it
     settle(page)
     page.get_by_role("button", name="Prepare export").click()
