@@ -113,7 +113,16 @@ def test_label_studio_quick(tmp_path: Path, venvs: str) -> None:
         assert ours["browser_clicks"] > 0 and ours["click_to_next"]["p50_ms"] > 0
         assert ls["annotations"] > 0 and ls["next"]["p50_ms"] > 0
         assert ls["server_total_annotations"] is not None
+        assert ls["next_and_annotate"]["p50_ms"] >= ls["next"]["p50_ms"] > 0
+    api = {r["database"]: r for r in result["api_rows"]}  # ours over the HTTP API, 8 clients, same run (issue 15)
+    assert set(api) == {"postgresql", "sqlite"}
+    for r in api.values():
+        assert r["side"] == "ours (HTTP API)" and r["clients"] == 8 and r["errors"] == {}, r
+        assert r["labels"] > 0 and r["annotations_in_database"] == r["labels"] == sum(r["per_client"]), r
+        assert r["items_handed_out_twice"] == 0 and r["items_annotated_twice"] == 0, r
+        assert r["next_and_submit"]["p50_ms"] >= r["next"]["p50_ms"] > 0
     assert "import" in out and "annotated twice" in out
+    assert "(POST next + POST submit)" in out and "over HTTP: our next + submit p50" in out
 
 
 @pytest.mark.timeout(600)

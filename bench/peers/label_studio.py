@@ -26,6 +26,13 @@ this repository. For each database, in the same run:
   this machine; each stops after 80 % / 7 of the items, so the queue never
   runs dry for the browser). Both sides: items annotated twice (one annotation per
   item was asked for), from the database after the run.
+* **ours over HTTP, 8 clients for D seconds** (issue 15; bench/peers/ours_http.py):
+  ``streamlit run`` on the same database kind (a fresh schema / file), 8
+  labellers with API tokens, each ``POST /api/v1/projects/{id}/next`` then
+  ``.../submit`` as fast as it can: next, and next + submit, timed per label,
+  beside Label Studio's /next and /next + annotation POST (the ``api_rows`` of
+  the JSON and a second table); items handed to two clients, and items
+  annotated twice from the database.
 
     python bench/peers/label_studio.py            # 100,000 items, 60 s of labelling, PostgreSQL and SQLite
     python bench/peers/label_studio.py --quick    # 2,000 items, 15 s, PostgreSQL and SQLite
@@ -33,7 +40,9 @@ this repository. For each database, in the same run:
 
 The servers are always stopped at the end. Targets (issue 7): import >= 3x
 faster, our click-to-next p50 below Label Studio's next-task p50 alone, no
-item annotated twice on either database.
+item annotated twice on either database. Issue 15: our API's next + submit
+p50 <= 1/10 of Label Studio's next + annotation p50 on PostgreSQL, and no
+item handed out or annotated twice.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ import sqlalchemy as sa  # noqa: E402
 
 import browser  # noqa: E402  - bench/browser.py: our app in Chromium
 import common  # noqa: E402
+import ours_http  # noqa: E402  - ours over the HTTP API (issue 15)
 from superintendent import auth, importing, ingest, queue  # noqa: E402
 from superintendent.store import init_db, make_engine, session_scope  # noqa: E402
 
@@ -204,7 +214,7 @@ def ls_run(ls: LabelStudio, data: bytes, n_items: int, duration: float) -> dict:
     def annotator(k: int) -> None:
         api = ls.api(tokens[k])
         api.get(f"{ls.base}/api/current-user/whoami", timeout=60)  # a warm connection, as a logged-in browser has
-        next_s, post_s, done, errors = [], [], [], Counter()
+        next_s, post_s, pair_s, done, handed, errors = [], [], [], [], [], Counter()
         barrier.wait()
         deadline = time.monotonic() + duration
         while time.monotonic() < deadline:
@@ -221,6 +231,7 @@ def ls_run(ls: LabelStudio, data: bytes, n_items: int, duration: float) -> dict:
                 errors[f"next: HTTP {r.status_code}"] += 1
                 continue
             task_id = r.json()["id"]
+            handed.append(task_id)
             body = {"result": [{"from_name": "label", "to_name": "text", "type": "choices",
                                 "value": {"choices": [OPTIONS[(task_id + k) % 2]]}}], "lead_time": 1.0, "project": project}
             t = time.perf_counter()
@@ -232,9 +243,10 @@ def ls_run(ls: LabelStudio, data: bytes, n_items: int, duration: float) -> dict:
             post_s.append(time.perf_counter() - t)
             if r.status_code == 201:
                 done.append(task_id)
+                pair_s.append(next_s[-1] + post_s[-1])
             else:
                 errors[f"annotate: HTTP {r.status_code}"] += 1
-        results[k] = {"next_s": next_s, "post_s": post_s, "done": done, "errors": dict(errors)}
+        results[k] = {"next_s": next_s, "post_s": post_s, "pair_s": pair_s, "done": done, "handed": handed, "errors": dict(errors)}
 
     threads = [threading.Thread(target=annotator, args=(k,)) for k in range(len(tokens))]
     t0 = time.perf_counter()
@@ -245,6 +257,7 @@ def ls_run(ls: LabelStudio, data: bytes, n_items: int, duration: float) -> dict:
     wall = time.perf_counter() - t0
     stats = admin.get(f"{ls.base}/api/projects/{project}/", timeout=300).json()
     by_task = Counter(task for r in results for task in set(r["done"]))
+    handed_to = Counter(task for r in results for task in set(r["handed"]))
     annotations = sum(len(r["done"]) for r in results)
     errors: Counter = Counter()
     for r in results:
@@ -256,8 +269,10 @@ def ls_run(ls: LabelStudio, data: bytes, n_items: int, duration: float) -> dict:
         "annotations_per_second": round(annotations / wall, 2),
         "next": common.percentiles([x for r in results for x in r["next_s"]]),
         "annotate": common.percentiles([x for r in results for x in r["post_s"]]),
+        "next_and_annotate": common.percentiles([x for r in results for x in r["pair_s"]]),
         "per_annotator": [len(r["done"]) for r in results],
         "items_annotated_twice": sum(1 for c in by_task.values() if c > 1),
+        "items_handed_out_twice": sum(1 for c in handed_to.values() if c > 1),
         "server_total_annotations": stats.get("total_annotations_number"),
         "server_tasks_with_annotations": stats.get("num_tasks_with_annotations"),
         "errors": dict(errors),
@@ -399,6 +414,40 @@ def verdicts(rows: list[dict]) -> list[str]:
     return out
 
 
+def api_markdown(rows: list[dict], api_rows: list[dict]) -> str:
+    """Label Studio's GET /next + annotation POST beside our API's next + submit (issue 15), per database."""
+    lines = ["| database | side | 8 clients: labels/s | next p50 ms | next p99 ms | next + label p50 ms | next + label p99 ms "
+             "| items handed out twice | items annotated twice | errors |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for db in dict.fromkeys(r["database"] for r in api_rows):
+        for r in [x for x in rows if x["database"] == db and x["side"] != "ours"] + [x for x in api_rows if x["database"] == db]:
+            if r["side"] == ours_http.SIDE:
+                pair, rate, stored, what = r["next_and_submit"], r["labels_per_second"], r["labels"], " (POST next + POST submit)"
+            else:
+                pair, rate, stored = r["next_and_annotate"], r["annotations_per_second"], r["annotations"]
+                what = " (GET /next + POST annotation)"
+            errors = ", ".join(f"{k}: {v}" for k, v in r.get("errors", {}).items()) or "none"
+            lines.append(f"| {db} | {r['side']}{what} | {rate:,.1f} | {r['next']['p50_ms']:.0f} | {r['next']['p99_ms']:.0f} "
+                         f"| {pair['p50_ms']:.0f} | {pair['p99_ms']:.0f} | {r['items_handed_out_twice']:,} "
+                         f"| {r['items_annotated_twice']:,} of {stored:,} | {errors} |")
+    return "\n".join(lines)
+
+
+def api_verdicts(rows: list[dict], api_rows: list[dict]) -> list[str]:
+    """Issue 15's target: our API's next + submit p50 <= 1/10 of Label Studio's next + annotation p50, and no duplicates."""
+    out = []
+    for ours in api_rows:
+        ls = next(r for r in rows if r["database"] == ours["database"] and r["side"] != "ours")
+        p_ours, p_ls, p_ls_next = ours["next_and_submit"]["p50_ms"], ls["next_and_annotate"]["p50_ms"], ls["next"]["p50_ms"]
+        clean = ours["items_handed_out_twice"] == 0 and ours["items_annotated_twice"] == 0
+        out.append(f"{ours['database']} over HTTP: our next + submit p50 {p_ours:.0f} ms vs its next + annotation p50 {p_ls:.0f} ms "
+                   f"(1/{p_ls / p_ours:.0f}; target <= 1/10: {'met' if p_ours * 10 <= p_ls else 'MISSED'}); "
+                   f"vs its GET /next alone {p_ls_next:.0f} ms (1/{p_ls_next / p_ours:.0f}); "
+                   f"handed out twice {ours['items_handed_out_twice']}, annotated twice {ours['items_annotated_twice']} "
+                   f"({'met' if clean else 'MISSED'}: zero duplicates)")
+    return out
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -436,7 +485,7 @@ def main() -> None:
     duration = args.duration or (15.0 if args.quick else 60.0)
     venv = common.ensure_venv(VENV, REQUIREMENTS, CHECK)
     data = task_file(n_items)
-    rows = []
+    rows, api_rows, load = [], [], {"start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="sp-ls-") as tmp:
         for db in args.databases:
             suffix = "-quick" if args.quick else ""  # a quick run never clobbers a full run's data or database
@@ -451,11 +500,23 @@ def main() -> None:
             workdir = Path(tmp) / db
             workdir.mkdir()
             rows.append(our_run(db, args.server, data, n_items, duration, workdir, args.sim_think))
+            http_dir = Path(tmp) / f"{db}-http"
+            http_dir.mkdir()
+            with our_database(db, args.server, http_dir) as url:
+                api_rows.append(ours_http.run(url, db, data, n_items, duration, http_dir, OPTIONS, N_ANNOTATORS))
+    load["end"] = [round(x, 2) for x in os.getloadavg()]
     print(markdown(rows))
     print()
     for line in verdicts(rows):
         print(line)
+    print()
+    print(api_markdown(rows, api_rows))
+    print()
+    for line in api_verdicts(rows, api_rows):
+        print(line)
+    print(f"load average (1, 5, 15 min) at the start {load['start']}, at the end {load['end']}")
     out = common.save_results("peer-label-studio", {"items": n_items, "duration": duration, "venv": venv, "rows": rows,
+                                                    "api_rows": api_rows, "load_average": load,
                                                     "postgresql": common.postgres_version(f"{args.server}/postgres")})
     common.log(f"results: {out}")
     png = args.png or (None if args.quick else str(common.IMAGES / "bench-peer-label-studio.png"))
