@@ -13,7 +13,7 @@ which takes the router branch.
 import streamlit as st
 
 from superintendent import api
-from superintendent.app import errors, login, resources, session_cookie
+from superintendent.app import errors, login, resources, session_cookie, tcp_nodelay
 from superintendent.app.errors import database_trouble_shown
 
 
@@ -54,4 +54,5 @@ def _route() -> None:
 if __name__ == "__main__":  # a page run
     _route()
 else:  # imported by `streamlit run` (uvicorn) to serve the app
+    tcp_nodelay.install()  # answers are not held back ~40 ms by Nagle's algorithm (see the module)
     app = st.App(__file__, routes=session_cookie.ROUTES + api.routes(resources.engine, resources.settings))  # the HTTP API at /api/v1
