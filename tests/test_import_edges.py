@@ -257,3 +257,11 @@ def test_a_path_needs_an_upload_folder_and_an_existing_file(engine, folders):
     refused(engine, project, "i.jsonl", jl(data=image_item("images")), "not a file in this server's upload folder", uploads)
     refused(engine, project, "i.jsonl", jl(data={"image_path": 7, "name": "x"}), "a file path must be non-empty text", uploads)
     refused(engine, project, "i.jsonl", jl(data=image_item("x" * 5000)), "not a file in this server's upload folder", uploads)
+
+
+@pytest.mark.parametrize("name,data,unit", [("rows.json", b"[[1, 2], [3, 4]]", "element"), ("rows.jsonl", b"[1, 2]\n[3, 4]\n", "line")])
+def test_rows_that_are_lists_are_refused_with_one_clear_sentence(name, data, unit):
+    with pytest.raises(ValidationError) as refused:
+        ingest.prepare_upload(name, data, options=["a"])
+    assert str(refused.value) == (f"'{name}': {unit} 1 is a list; give every {unit} an object such as "
+                                  '{"text": "..."} (or a plain value)')  # it said "line 1 is a list but line 1 is a list"

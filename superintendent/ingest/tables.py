@@ -191,6 +191,9 @@ def _records_frame(records: list[Any], what: str, unit: str, limits: ImportLimit
         odd = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
     else:
         odd = next((i for i, r in enumerate(records) if isinstance(r, (dict, list))), None)
+    if odd == 0:  # the first one is a list: nothing to compare it with
+        raise ValidationError(f"{what}: {unit} 1 is a list; give every {unit} an object such as {{\"text\": \"...\"}} "
+                              "(or a plain value)")
     if odd is not None:
         raise ValidationError(f"{what}: {unit} {odd + 1} is a {type(records[odd]).__name__} but {unit} 1 is a "
                               f"{type(records[0]).__name__}; give every {unit} the same kind, preferably an object "
