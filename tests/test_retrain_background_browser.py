@@ -46,7 +46,10 @@ def app(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'app.db'}"
     seed(db_url)
     try:
-        with running_app(tmp_path, db_url=db_url, extra_env={"SUPERINTENDENT_RUN_SCHEDULER": "true"}) as (base, _):
+        # Batches of 100 make the retrain of 100,000 items take long enough to try the page meanwhile (with batches of
+        # 10,000 it takes about 3 s since a retrain writes only the head of its order; with 100, about 20 s).
+        with running_app(tmp_path, db_url=db_url, extra_env={"SUPERINTENDENT_RUN_SCHEDULER": "true",
+                                                             "SUPERINTENDENT_PREDICT_BATCH_SIZE": "100"}) as (base, _):
             yield base, db_url
     except AppDidNotStart as exc:
         pytest.fail(str(exc))
