@@ -11,6 +11,7 @@ from PIL import Image
 
 from superintendent import queue, reports
 from superintendent.app import charts
+from superintendent.app.model_view import stopping_chart
 from superintendent.images import MIN_DISPLAY_PIXELS, array_to_image, scaled_to
 from superintendent.learning.runs import finish_run, latest_runs, run_numbers, start_run
 from superintendent.store import session_scope
@@ -122,3 +123,19 @@ def test_skip_and_undo_say_what_they_did_and_the_labelled_share_reads_as_a_share
     assert sorted(runs["run"]) == [1, 2]
     assert "None" not in runs.astype(str).to_numpy().ravel().tolist()
     assert not any("+00:00" in str(v) for v in runs.to_numpy().ravel())
+
+
+def test_run_charts_tick_at_the_label_counts_of_the_runs():
+    one = pd.DataFrame({"labels": [300], "score": [0.9], "spread": [0.01]})
+    fig = charts.score_chart(one)
+    assert list(fig.layout.xaxis.tickvals) == [300] and list(fig.layout.xaxis.ticktext) == ["300"]  # it read "299, 300, 300, 301"
+    many = pd.DataFrame({"labels": list(range(20, 260, 20)), "score": [0.5] * 12, "spread": [0.0] * 12})
+    fig = charts.score_chart(many)
+    assert fig.layout.xaxis.tickvals is None and fig.layout.xaxis.tickformat == ",d"
+
+
+def test_the_stopping_chart_ticks_at_its_runs_label_counts():
+    frame = pd.DataFrame({"run": [1, 2, 3], "labels": [25, 25, 1200], "score": [0.7, 0.7, 0.9], "changed %": [None, None, 3.5],
+                          "slope (points / 100 labels)": [None, None, 1.0], "verdict": ["", "", ""]})
+    fig = stopping_chart(frame)
+    assert list(fig.layout.xaxis.tickvals) == [25, 1200] and list(fig.layout.xaxis.ticktext) == ["25", "1,200"]

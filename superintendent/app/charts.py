@@ -34,6 +34,15 @@ def whole_numbers(fig: go.Figure, values: Iterable[float], axis: str = "y") -> g
     return update(tickformat=",d", rangemode="tozero")  # plotly's own ticks, at round numbers; ",d" drops any fraction
 
 
+def label_count_axis(fig: go.Figure, values: Iterable[float]) -> go.Figure:
+    """The "labels used" axis of run charts: while the runs sit at a few label counts, a tick at each of them (with
+    plotly's own ticks, one run at 300 labels read "299, 300, 300, 301": fractions rounded by ",d"); else round numbers."""
+    counts = sorted({int(v) for v in values if pd.notna(v)})
+    if len(counts) <= _MAX_UNIT_TICKS:
+        return fig.update_xaxes(tickmode="array", tickvals=counts, ticktext=[f"{c:,}" for c in counts])
+    return fig.update_xaxes(tickformat=",d")
+
+
 def per_class_bar(per_class: dict[str, int]) -> go.Figure:
     frame = pd.DataFrame({"label": [chart_text(k) for k in per_class], "annotations": list(per_class.values())})
     fig = px.bar(frame, x="label", y="annotations", title="Annotations per label")
@@ -69,7 +78,7 @@ def score_chart(runs: pd.DataFrame) -> go.Figure:
     ok = runs[runs["score"].notna()]
     fig = go.Figure(go.Scatter(x=ok["labels"], y=ok["score"], error_y=dict(type="data", array=ok["spread"].fillna(0)),
                                mode="lines+markers", name="cross-validated accuracy"))
-    fig.update_xaxes(tickformat=",d")  # labels used: a count
+    label_count_axis(fig, ok["labels"])
     return fig.update_layout(title="Model score vs labels", xaxis_title="labels used", yaxis_title="score (mean ± sd over folds)",
                              height=340, margin=dict(t=40, b=10), yaxis_range=[0, 1.05])
 

@@ -68,7 +68,7 @@ def stopping_chart(frame: pd.DataFrame) -> go.Figure:
                       legend={"orientation": "h", "y": -0.25})
     fig.update_yaxes(title_text="score", range=[0, 1.05], secondary_y=False)
     fig.update_yaxes(title_text="predictions changed since previous run (%)", rangemode="tozero", secondary_y=True)
-    return fig
+    return charts.label_count_axis(fig, frame["labels"])
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
