@@ -45,6 +45,24 @@ def test_sqlite_pragmas(tmp_path):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
 
 
+def test_opening_a_rollback_journal_file_while_another_connection_writes_waits_for_the_switch_to_wal(tmp_path):
+    """Switching a file to WAL needs its exclusive lock, and SQLite does not run the busy handler for it: six processes
+    opening one new database on a loaded machine got "database is locked" (CI). The switch waits as a writer would."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "old.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")  # holds the write lock for half a second, as another process's migration would
+    threading.Timer(0.5, lambda: writer.execute("COMMIT")).start()
+    engine = make_engine(f"sqlite:///{path}", busy_timeout_seconds=10)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    writer.close()
+
+
 def test_times_come_back_aware_utc_and_naive_times_are_refused(engine):
     with session_scope(engine) as s:
         s.add(Project(name="p"))

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 import weakref
@@ -90,10 +91,10 @@ def _sqlite_engine(url: sa.URL, busy_timeout_seconds: float, echo: bool) -> Engi
         # Let SQLAlchemy (below) decide when a transaction starts, and how.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
+        if not memory:
+            _switch_to_wal(cursor, busy_timeout_seconds)
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -103,6 +104,26 @@ def _sqlite_engine(url: sa.URL, busy_timeout_seconds: float, echo: bool) -> Engi
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, busy_timeout_seconds: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting as a writer would for the lock it needs.
+
+    On a new file, two connections switching at once can each hold a shared lock and want the exclusive one; SQLite
+    then answers "database is locked" at once, without its busy handler (seen with six processes opening one new
+    database on a loaded machine). Retried until the busy timeout, like any other wait for the lock.
+    """
+    deadline = time.monotonic() + busy_timeout_seconds
+    pause = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 @contextmanager
