@@ -44,6 +44,10 @@ def consensus(values: Sequence[Any], label_mode: str = "single") -> tuple[Any, b
     first. Multi-label: every label chosen by more than half of the
     annotators (a label chosen by exactly half counts as a tie and is left out).
     """
+    if label_mode in ("spans", "boxes"):
+        from superintendent.marks import marks_consensus  # marks builds on this module
+
+        return marks_consensus(values, label_mode)
     if label_mode == "multi":
         counts: Counter[Any] = Counter(lab for v in values for lab in v)
         half = len(values) / 2

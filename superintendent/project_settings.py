@@ -92,7 +92,9 @@ class ProjectSettings(BaseModel):
 
     name: str = Field(description=f"Unique project name, 1 to {NAME_MAX_CHARS} characters (surrounding spaces are dropped).")
     data_type: str = Field(default="any", description=f"What items are, for how they are shown: one of {', '.join(DATA_TYPES)}.")
-    label_mode: str = Field(default="single", description="'single': one label per item; 'multi': a list of labels per item.")
+    label_mode: str = Field(default="single", description="The project's kind: 'single': one label per item; 'multi': a list of "
+                                                          "labels per item; 'spans': marked character ranges of a text, each with an option; "
+                                                          "'boxes': rectangles on an image, each with an option.")
     options: list[Any] = Field(default_factory=list, description="The label options (distinct strings or numbers); empty: any label.")
     allow_free_text: bool = Field(default=False, description="Labellers may type a label that is not an option.")
     model_preset: str | None = Field(default=None, description="Name of a model preset (superintendent.learning.MODEL_PRESETS); None: no model.")
@@ -172,6 +174,18 @@ class ProjectSettings(BaseModel):
             if text.strip():
                 out[str(option)] = text.strip()
         return out
+
+    @model_validator(mode="after")
+    def _marks_need_options(self) -> Self:
+        if self.label_mode in ("spans", "boxes"):
+            kind = "text" if self.label_mode == "spans" else "image"
+            if not self.options:
+                raise ValueError(f"a {self.label_mode} project needs its options (what a mark can be, e.g. PER, ORG, LOC)")
+            if self.allow_free_text:
+                raise ValueError(f"a {self.label_mode} project's marks take one of its options: allow_free_text must be off")
+            if self.data_type not in (kind, "any"):
+                raise ValueError(f"a {self.label_mode} project labels {kind} items: data_type must be '{kind}' (or 'any'); got {self.data_type!r}")
+        return self
 
     @model_validator(mode="after")
     def _descriptions_name_options(self) -> Self:

@@ -19,7 +19,7 @@ from superintendent.config import Settings, get_settings
 from superintendent.labels import NO_MATCH, match_option
 
 # "<name>_diverse": the same ranking, with the top of the queue kept diverse for labellers claiming together.
-LABEL_MODES = ("single", "multi")
+LABEL_MODES = ("single", "multi", "spans", "boxes")  # spans / boxes: lists of marks on the item (superintendent.marks)
 DATA_TYPES = ("image", "text", "tabular", "any")  # how a project's items are shown
 # A project's settings are checked by superintendent.project_settings.ProjectSettings.
 
@@ -123,8 +123,15 @@ def _check_json_size(value: Any, where: str) -> None:
                                   "Split it up, or raise SUPERINTENDENT_MAX_LABEL_JSON_CHARS")
 
 
-def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single", allow_free_text: bool = False, project: str = "") -> Any:
+_NO_ITEM = object()
+
+
+def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single", allow_free_text: bool = False, project: str = "",
+                item: Any = _NO_ITEM) -> Any:
     """Check one label against a project's settings; return it in canonical form.
+
+    Spans and boxes (``label_mode`` "spans" / "boxes") are checked against the item they mark: pass its content as
+    ``item`` (:func:`superintendent.marks.check_marks` holds the rules).
 
     Single-label: one of ``options`` (or, with free text allowed, any non-empty
     string). Multi-label: a list of such labels, stored de-duplicated in option
@@ -133,6 +140,15 @@ def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single
     ``max_label_chars`` setting, a label whose JSON is longer than ``max_label_json_chars``.
     """
     where = f" of project {project!r}" if project else ""
+    if label_mode in ("spans", "boxes"):
+        if item is _NO_ITEM:
+            raise TypeError(f"check_label of a {label_mode} project needs the item the marks are on (item=...)")
+        from superintendent.marks import check_marks  # marks builds on this module's ValidationError
+
+        try:
+            return check_marks(value, label_mode, item, options)
+        except ValidationError as exc:
+            raise ValidationError(f"{exc}{where}") from None
     if label_mode == "multi":
         if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset, np.ndarray)):
             raise ValidationError(f"a multi-label project{where} takes a list of labels; got {value!r}")

@@ -63,7 +63,7 @@ REFUSED = [
     ("name-not-text", dict(name=7), "a project needs a non-empty name"),
     ("long-name", dict(name="x" * 201), "a project name may have at most 200 characters; got 201"),
     ("data-type", dict(data_type="video"), "data_type must be one of image, text, tabular, any; got 'video'"),
-    ("label-mode", dict(label_mode="many"), "label_mode must be one of single, multi; got 'many'"),
+    ("label-mode", dict(label_mode="many"), "label_mode must be one of single, multi, spans, boxes; got 'many'"),
     ("options-text", dict(options="cat,dog"), "options must be a list of labels such as \\['cat', 'dog'\\]; got str"),
     ("options-twice", dict(options=["cat", "cat"]), "label option 'cat' is given twice; options must be distinct"),
     ("option-bool", dict(options=[True]), "each label option must be a string or a number; got True \\(bool\\)"),
@@ -165,6 +165,6 @@ def test_merge_applies_changes_to_the_current_settings_and_checks_the_whole():
     with pytest.raises(ValidationError, match="unknown project setting: 'colour'"):
         ProjectSettings.merge(current, {"colour": "red"})
     broken = SimpleNamespace(**{**vars(current), "label_mode": "many"})  # stored before the check existed
-    with pytest.raises(ValidationError, match=re.escape("label_mode must be one of single, multi; got 'many'")):
+    with pytest.raises(ValidationError, match=re.escape("label_mode must be one of single, multi, spans, boxes; got 'many'")):
         ProjectSettings.merge(broken, {"show_hints": True})
     assert ProjectSettings.merge(broken, {"label_mode": "multi"}).label_mode == "multi"

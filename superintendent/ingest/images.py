@@ -109,9 +109,10 @@ def read_image_zip(data: bytes, limits: ImportLimits = ImportLimits(), upload_di
 
 
 def prepare_image_zip(data: bytes, limits: ImportLimits, upload_dir: Path | str | None, *, name: str | None = None) -> PreparedImport:
-    """Items ``{"image_path": ..., "name": ...}`` of the images of a ZIP, saved by :func:`read_image_zip`."""
+    """Items ``{"image_path": ..., "name": ..., "width": ..., "height": ...}`` of the images of a ZIP, saved by
+    :func:`read_image_zip` (the size in pixels is what boxes are checked against and exports write)."""
     images = read_image_zip(data, limits, upload_dir, name=name)
-    items = [{"image_path": str(img.path), "name": img.original_name} for img in images]
+    items = [{"image_path": str(img.path), "name": img.original_name, "width": img.width, "height": img.height} for img in images]
     preview = pd.DataFrame({"name": [i.original_name for i in images[:PREVIEW_ROWS]],
                             "width": [i.width for i in images[:PREVIEW_ROWS]],
                             "height": [i.height for i in images[:PREVIEW_ROWS]]})

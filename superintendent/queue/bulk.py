@@ -63,7 +63,7 @@ def import_annotations(session: Session, project: Project, labels: Sequence[Impo
         if not isinstance(label, ImportedLabel):
             raise ValidationError(f"expected ImportedLabel entries; got {type(label).__name__}")
         rows.append({"project_id": project.id, "item_id": int(label.item_id), "user_id": int(label.user_id),
-                     "value": serialization.dumps(_validate(project, label.value)), "time_taken": label.time_taken,
+                     "value": serialization.dumps(_validate(project, label.value, session=session, item_id=label.item_id)), "time_taken": label.time_taken,
                      "created_at": label.created_at or now})
     # One user's two labels for one item in the same import: the later one is kept, as a second submit would.
     rows = list({(r["item_id"], r["user_id"]): r for r in rows}.values())

@@ -185,9 +185,9 @@ def submit(session: Session, project: Project, user_id: int, item_id: int, value
     A new label over the user's earlier, different one is kept in the
     item's history (an ``edit`` revision).
     """
-    label = serialization.dumps(_validate(project, value))
-    now = now or utcnow()
     item_id, user_id = _check_id(item_id, "item"), _check_id(user_id, "user")
+    label = serialization.dumps(_validate(project, value, session=session, item_id=item_id))
+    now = now or utcnow()
     row = _lock_item(session, project, item_id, user_id)  # serialises concurrent submits of one item; checks the user exists
     if time_taken is None and row.leased_by == user_id and row.leased_at is not None:
         time_taken = max(0.0, (now - row.leased_at).total_seconds())

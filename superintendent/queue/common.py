@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from superintendent import serialization
+from superintendent.marks import MARK_MODES
 from superintendent.store.models import Annotation, AnnotationRevision, Item, Project, Skip, User, Webhook
 from superintendent.validation import NotFoundError, ValidationError, check_label
 
@@ -85,9 +87,25 @@ def _project_gone(project: Project) -> NotFoundError:
                          "create it again (or open another project)")
 
 
-def _validate(project: Project, value: Any) -> Any:
-    return check_label(value, options=project.options, label_mode=project.label_mode,
-                       allow_free_text=project.allow_free_text, project=project.name)
+def _validate(project: Project, value: Any, *, session: Session | None = None, item_id: int | None = None, item: Any = None) -> Any:
+    """``value`` checked against the project's settings. Spans and boxes are checked against their item too: give its
+    content (``item``), or ``session`` and ``item_id`` to read it (a project of class labels reads nothing)."""
+    if project.label_mode not in MARK_MODES:
+        return check_label(value, options=project.options, label_mode=project.label_mode,
+                           allow_free_text=project.allow_free_text, project=project.name)
+    if item is None:
+        if session is None or item_id is None:
+            raise TypeError("checking spans or boxes needs the item (item=, or session= and item_id=)")
+        item = _item_content(session, project, item_id)
+    return check_label(value, options=project.options, label_mode=project.label_mode, project=project.name, item=item)
+
+
+def _item_content(session: Session, project: Project, item_id: int) -> Any:
+    """The decoded content of an item of ``project`` (:class:`NotFoundError` if it is not there)."""
+    data = session.execute(sa.select(_I.c.data).where(_I.c.id == _check_id(item_id, "item"), _I.c.project_id == project.id)).scalar()
+    if data is None:
+        raise NotFoundError(f"item {item_id} is not in project {project.name!r}")
+    return serialization.loads(data)
 
 
 def _insert(session: Session):  # noqa: ANN202 - the dialect's INSERT with ON CONFLICT

@@ -57,7 +57,7 @@ def change_own_label(session: Session, project: Project, user_id: int, item_id: 
     labelled the item, :class:`ValidationError` for a label that is not an option.
     """
     item_id, user_id = _check_id(item_id, "item"), _check_id(user_id, "user")
-    label = serialization.dumps(_validate(project, value))
+    label = serialization.dumps(_validate(project, value, session=session, item_id=item_id))
     now = now or utcnow()
     _lock_item(session, project, item_id)  # serialises with submits, undos and reviews of the item
     mine = sa.and_(_A.c.item_id == item_id, _A.c.user_id == user_id)

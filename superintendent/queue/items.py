@@ -83,7 +83,7 @@ def add_items(
     label_list = split_labels(labels, n)
     label_values = None
     if label_list is not None:
-        label_values = [None if v is None else serialization.dumps(_validate(project, v)) for v in label_list]
+        label_values = [None if v is None else serialization.dumps(_validate(project, v, item=item)) for v, item in zip(label_list, items)]
     if file_paths is not None and len(file_paths) != n:
         raise ValidationError(f"file_paths must have one entry per item: got {len(file_paths)} for {n} items")
     if n == 0:

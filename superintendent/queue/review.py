@@ -20,7 +20,7 @@ from superintendent.queue.history import NotAllowedError, Revision, RevisionKind
 from superintendent.queue.members import check_may_work_in
 from superintendent.queue.reads import _annotations_by_item
 from superintendent.store.models import Project, utcnow
-from superintendent.validation import NotFoundError, ValidationError
+from superintendent.validation import NotFoundError, ValidationError, check_label
 
 
 def _check_reviewer(session: Session, project: Project, user_id: int) -> None:
@@ -39,7 +39,9 @@ def set_review(session: Session, project: Project, reviewer_id: int, item_id: in
     the reviewer's role (:class:`NotAllowedError`), the item (in the project,
     finished). Returns False when the item already had this reviewed label.
     """
-    return _write_review(session, project, reviewer_id, item_id, serialization.dumps(_validate(project, value)), now or utcnow())
+    item_id = _check_id(item_id, "item")
+    label = serialization.dumps(_validate(project, value, session=session, item_id=item_id))
+    return _write_review(session, project, reviewer_id, item_id, label, now or utcnow())
 
 
 def clear_review(session: Session, project: Project, reviewer_id: int, item_id: int, *, now: dt.datetime | None = None) -> bool:
@@ -173,7 +175,7 @@ def review_items(session: Session, project: Project, *, label: Any = None, label
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise ValidationError(f"limit must be a whole number from 1 to 1000; got {limit!r}")
     if label is not None:
-        label = _validate(project, [label] if project.label_mode == "multi" else label)
+        label = _review_filter_label(project, label)
         label = label[0] if project.label_mode == "multi" else label
     # Items are read in id order along the primary key and stop at the page's end. On SQLite, "+ 0" keeps the
     # planner off the (project, external id) index, which would read every item of the project and sort them.
@@ -293,3 +295,10 @@ def list_items(session: Session, project: Project, *, after: int | None = None, 
         stmt = stmt.where(_I.c.done if done else sa.not_(_I.c.done))
     return [ItemSummary(r.id, r.external_id, serialization.loads(r.data), bool(r.done), r.n_annotations)
             for r in session.execute(stmt.order_by(_I.c.id).limit(limit))]
+
+
+def _review_filter_label(project: Project, label: Any) -> Any:
+    """The label a review page filters by, checked: an option (of a multi-label list, or marked by a span or box)."""
+    if project.label_mode in ("spans", "boxes"):
+        return check_label(label, options=project.options, project=project.name)
+    return _validate(project, [label] if project.label_mode == "multi" else label)

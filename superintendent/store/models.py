@@ -60,6 +60,8 @@ class Role(str, enum.Enum):
 class LabelMode(str, enum.Enum):
     single = "single"
     multi = "multi"
+    spans = "spans"  # a list of {start, end, label} on an item's text
+    boxes = "boxes"  # a list of {x, y, width, height, label} on an item's image
 
 
 class RunStatus(str, enum.Enum):
