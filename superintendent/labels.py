@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from superintendent import serialization
+from superintendent.al.matching import marks_consensus
 
 # The account name imported labels are stored under when the file names no labeller (a system account: it never signs in).
 IMPORT_USER = "_import"
@@ -45,8 +46,6 @@ def consensus(values: Sequence[Any], label_mode: str = "single") -> tuple[Any, b
     annotators (a label chosen by exactly half counts as a tie and is left out).
     """
     if label_mode in ("spans", "boxes"):
-        from superintendent.marks import marks_consensus  # marks builds on this module
-
         return marks_consensus(values, label_mode)
     if label_mode == "multi":
         counts: Counter[Any] = Counter(lab for v in values for lab in v)

@@ -123,15 +123,10 @@ def _check_json_size(value: Any, where: str) -> None:
                                   "Split it up, or raise SUPERINTENDENT_MAX_LABEL_JSON_CHARS")
 
 
-_NO_ITEM = object()
-
-
-def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single", allow_free_text: bool = False, project: str = "",
-                item: Any = _NO_ITEM) -> Any:
+def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single", allow_free_text: bool = False, project: str = "") -> Any:
     """Check one label against a project's settings; return it in canonical form.
 
-    Spans and boxes (``label_mode`` "spans" / "boxes") are checked against the item they mark: pass its content as
-    ``item`` (:func:`superintendent.marks.check_marks` holds the rules).
+    Spans and boxes are checked against the item they mark, by :func:`superintendent.marks.check_marks`.
 
     Single-label: one of ``options`` (or, with free text allowed, any non-empty
     string). Multi-label: a list of such labels, stored de-duplicated in option
@@ -141,14 +136,7 @@ def check_label(value: Any, *, options: Sequence[Any], label_mode: str = "single
     """
     where = f" of project {project!r}" if project else ""
     if label_mode in ("spans", "boxes"):
-        if item is _NO_ITEM:
-            raise TypeError(f"check_label of a {label_mode} project needs the item the marks are on (item=...)")
-        from superintendent.marks import check_marks  # marks builds on this module's ValidationError
-
-        try:
-            return check_marks(value, label_mode, item, options)
-        except ValidationError as exc:
-            raise ValidationError(f"{exc}{where}") from None
+        raise TypeError(f"a {label_mode} value is checked against its item: superintendent.marks.check_marks")
     if label_mode == "multi":
         if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset, np.ndarray)):
             raise ValidationError(f"a multi-label project{where} takes a list of labels; got {value!r}")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from superintendent import queue
 from superintendent.auth import ensure_user
 from superintendent.labels import consensus
-from superintendent.marks import check_boxes, check_spans, iou, match, marks_consensus
+from superintendent.marks import check_boxes, check_spans, iou, marks_consensus, match
 from superintendent.queue import Action
 from superintendent.store import Annotation, Item, Role, session_scope
 from superintendent.validation import ValidationError

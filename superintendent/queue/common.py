@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.marks import MARK_MODES
+from superintendent.marks import MARK_MODES, check_marks
 from superintendent.store.models import Annotation, AnnotationRevision, Item, Project, Skip, User, Webhook
 from superintendent.validation import NotFoundError, ValidationError, check_label
 
@@ -97,7 +97,10 @@ def _validate(project: Project, value: Any, *, session: Session | None = None, i
         if session is None or item_id is None:
             raise TypeError("checking spans or boxes needs the item (item=, or session= and item_id=)")
         item = _item_content(session, project, item_id)
-    return check_label(value, options=project.options, label_mode=project.label_mode, project=project.name, item=item)
+    try:
+        return check_marks(value, project.label_mode, item, project.options)
+    except ValidationError as exc:
+        raise ValidationError(f"{exc} (project {project.name!r})") from None
 
 
 def _item_content(session: Session, project: Project, item_id: int) -> Any:
