@@ -13,14 +13,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from superintendent.al.matching import BOXES, IOU_MATCH, SPANS, iou, marks_consensus, match, similarity, span_overlap, threshold
+from superintendent.al.matching import BOXES, IOU_MATCH, MARK_MODES, SPANS, iou, marks_consensus, match, similarity, span_overlap, threshold
 from superintendent.labels import NO_MATCH, match_option
 from superintendent.validation import ValidationError
 
 __all__ = ["BOXES", "IOU_MATCH", "MARK_MODES", "SPANS", "check_boxes", "check_marks", "check_spans", "image_size", "iou", "is_marks",
            "item_text", "marks_consensus", "match", "similarity", "span_overlap", "threshold"]
 
-MARK_MODES = (SPANS, BOXES)
 MAX_MARKS = 1000  # marks per annotation
 
 

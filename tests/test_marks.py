@@ -99,3 +99,13 @@ def test_boxes_on_an_image_array_item(engine):
         queue.act(s, project, uid, Action.submit, item_id=item_id, value=[{"x": 30, "y": 20, "width": 50, "height": 50, "label": "cat"}])
     with session_scope(engine, write=False) as s:
         assert s.execute(sa.select(Annotation.value)).scalar_one().replace(" ", "") == '[{"x":30,"y":20,"width":10,"height":10,"label":"cat"}]'
+
+
+def test_progress_counts_each_mark_under_its_label(engine, span_project):
+    project, uid = span_project
+    with session_scope(engine) as s:
+        item = queue.act(s, project, uid, Action.claim).task
+        spans = [{"start": 0, "end": 1, "label": "PER"}, {"start": 2, "end": 3, "label": "PER"}, {"start": 4, "end": 5, "label": "LOC"}]
+        queue.act(s, project, uid, Action.submit, item_id=item.item_id, value=spans)
+    with session_scope(engine, write=False) as s:
+        assert queue.progress(s, project).per_class == {"LOC": 1, "PER": 2}

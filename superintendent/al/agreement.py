@@ -22,6 +22,13 @@ tick it?); the overall figure pools every (item, option) pair.
 Undefined cases (fewer than two labellers on any item, or one class only,
 where chance agreement is already 100%) give ``value=None`` and a
 ``reason`` to show, never an error or a division by zero.
+
+Spans and boxes projects: kappa does not apply (a labeller may mark
+anything anywhere: there are no fixed classes per item to count chance
+agreement on). :func:`agreement_report`, :func:`overall`, :func:`per_class`,
+:func:`per_labeller` and :func:`pairwise` hand them to
+:mod:`superintendent.al.mark_agreement` (F1 of matched marks), with ``how``
+("exact" or "overlap") choosing how spans match.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
+from superintendent.al import mark_agreement
 from superintendent.al.disagreement import disagreement_table, disagreements
+from superintendent.al.mark_agreement import MARK_MODES, MarkAgreementReport, MarkScore
 from superintendent.al.ratings import Ratings, compared, human_annotations, label_codes, pairable, ratings_of
 from superintendent.validation import ValidationError
 
@@ -235,8 +244,13 @@ def has_overlap(frame: pd.DataFrame) -> bool:
 
 
 def overall(frame: pd.DataFrame, label_mode: str = "single", options: Sequence[Any] | None = None, *,
-            statistic: str | None = None) -> Score:
-    """The project's agreement figure (statistic chosen as the module docstring says, unless ``statistic`` is given)."""
+            statistic: str | None = None, how: str = mark_agreement.EXACT) -> Score | MarkScore:
+    """The project's agreement figure (statistic chosen as the module docstring says, unless ``statistic`` is given;
+    spans and boxes: F1, spans matched as ``how`` says)."""
+    if label_mode in MARK_MODES:
+        if statistic is not None and statistic != mark_agreement.F1:
+            raise ValidationError(f"{statistic} does not apply to {label_mode}: their agreement is F1 of matched marks")
+        return mark_agreement.overall(frame, label_mode, how)
     return _overall(ratings_of(frame, label_mode, options), statistic)
 
 
@@ -256,14 +270,17 @@ def _overall(ratings: Ratings, statistic: str | None = None) -> Score:
 
 
 def per_class(frame: pd.DataFrame, label_mode: str = "single", options: Sequence[Any] | None = None,
-              *, max_classes: int = 50) -> pd.DataFrame:
+              *, max_classes: int = 50, how: str = mark_agreement.EXACT) -> pd.DataFrame:
     """Agreement on each class (the ``max_classes`` most chosen), as a yes/no question: is it this class?
 
     Columns: ``label``, ``votes`` (labels given, on compared items),
     ``specific_agreement`` (when a labeller chose it, the share of other
     labellers of that item who chose it too), ``statistic``, ``value``
     (the overall statistic on the yes/no ratings), ``reason``.
+    Spans and boxes: F1 per label (:func:`superintendent.al.mark_agreement.per_label`).
     """
+    if label_mode in MARK_MODES:
+        return mark_agreement.per_label(frame, label_mode, how, options).head(max_classes)
     return _per_class(ratings_of(frame, label_mode, options), max_classes)
 
 
@@ -319,7 +336,8 @@ def _others_majority(r: pd.DataFrame) -> pd.DataFrame:
                          "majority": majority.reindex(r.index).to_numpy()}, index=r.index)
 
 
-def per_labeller(frame: pd.DataFrame, label_mode: str = "single", options: Sequence[Any] | None = None) -> pd.DataFrame:
+def per_labeller(frame: pd.DataFrame, label_mode: str = "single", options: Sequence[Any] | None = None, *,
+                 how: str = mark_agreement.EXACT) -> pd.DataFrame:
     """Each labeller against the others, on the items they share.
 
     Columns: ``user``, ``items`` (items they labelled that someone else
@@ -327,7 +345,10 @@ def per_labeller(frame: pd.DataFrame, label_mode: str = "single", options: Seque
     that match theirs), ``kappa`` (Cohen's kappa of their labels against the
     majority of the other labellers, items where the others tie left out),
     ``reason`` (why ``kappa`` is undefined). Sorted from lowest kappa.
+    Spans and boxes: F1 against the others (:func:`superintendent.al.mark_agreement.per_labeller`).
     """
+    if label_mode in MARK_MODES:
+        return mark_agreement.per_labeller(frame, label_mode, how)
     return _per_labeller(ratings_of(frame, label_mode, options))
 
 
@@ -352,12 +373,15 @@ def _per_labeller(ratings: Ratings) -> pd.DataFrame:
 
 
 def pairwise(frame: pd.DataFrame, label_mode: str = "single", options: Sequence[Any] | None = None,
-             *, max_labellers: int = 30) -> pd.DataFrame:
+             *, max_labellers: int = 30, how: str = mark_agreement.EXACT) -> pd.DataFrame:
     """Cohen's kappa of every pair of labellers on the items both labelled (the ``max_labellers`` busiest).
 
     Columns: ``user_a``, ``user_b``, ``items``, ``kappa`` (None when undefined
     or when they share no item). Each pair appears once (``user_a < user_b``).
+    Spans and boxes: F1 of each pair (:func:`superintendent.al.mark_agreement.pairwise`).
     """
+    if label_mode in MARK_MODES:
+        return mark_agreement.pairwise(frame, label_mode, how, max_labellers=max_labellers)
     return _pairwise(ratings_of(frame, label_mode, options), max_labellers)
 
 
@@ -411,8 +435,11 @@ class AgreementReport:
 
 
 def agreement_report(frame: pd.DataFrame, label_mode: str = "single", options: Sequence[Any] | None = None, *,
-                     min_labels: int = 2, top: int | None = None) -> AgreementReport:
-    """Every agreement figure of a project's annotations; ``min_labels`` and ``top`` limit the disagreement table."""
+                     min_labels: int = 2, top: int | None = None, how: str = mark_agreement.EXACT) -> AgreementReport | MarkAgreementReport:
+    """Every agreement figure of a project's annotations; ``min_labels`` and ``top`` limit the disagreement table.
+    Spans and boxes: :func:`superintendent.al.mark_agreement.mark_agreement_report` (F1; ``how`` matches spans)."""
+    if label_mode in MARK_MODES:
+        return mark_agreement.mark_agreement_report(frame, label_mode, options, how=how, min_labels=min_labels, top=top)
     ratings = ratings_of(frame, label_mode, options)
     main = _overall(ratings)
     alpha = main if main.statistic == ALPHA else _overall(ratings, ALPHA)

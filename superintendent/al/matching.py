@@ -11,6 +11,7 @@ from typing import Any
 
 SPANS = "spans"
 BOXES = "boxes"
+MARK_MODES = (SPANS, BOXES)  # the project kinds (label modes) whose values are lists of marks
 IOU_MATCH = 0.5  # two boxes are the same mark at this intersection over union or more
 
 

@@ -43,9 +43,11 @@ def label_count_axis(fig: go.Figure, values: Iterable[float]) -> go.Figure:
     return fig.update_xaxes(tickformat=",d")
 
 
-def per_class_bar(per_class: dict[str, int]) -> go.Figure:
+def per_class_bar(per_class: dict[str, int], *, marks: bool = False) -> go.Figure:
+    """Annotations per label; in a spans or boxes project (``marks``) the spans or boxes given each label."""
     frame = pd.DataFrame({"label": [chart_text(k) for k in per_class], "annotations": list(per_class.values())})
-    fig = px.bar(frame, x="label", y="annotations", title="Annotations per label")
+    fig = px.bar(frame, x="label", y="annotations", title="Marks per label" if marks else "Annotations per label",
+                 labels={"annotations": "marks"} if marks else None)
     categorical(fig, "x")
     whole_numbers(fig, frame["annotations"])
     return fig.update_layout(height=320, margin=dict(t=40, b=10))

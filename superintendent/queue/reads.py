@@ -13,6 +13,7 @@ from sqlmodel import Session
 from superintendent import serialization
 from superintendent.labels import IMPORT_USER
 from superintendent.labels import final_label
+from superintendent.marks import is_marks
 from superintendent.queue.common import _A, _I, _U, _check_id
 from superintendent.queue.items import progress_counts
 from superintendent.store.models import Project
@@ -49,8 +50,13 @@ def progress(session: Session, project: Project) -> Progress:
     """How far a project is: items, labelled items, annotations per class and per user (never cached)."""
     total, labelled = progress_counts(session, project)
     per_class: Counter[str] = Counter()
+    marks = is_marks(project.label_mode)
     for value, n in session.execute(sa.select(_A.c.value, sa.func.count()).where(_A.c.project_id == project.id).group_by(_A.c.value)):
         label = serialization.loads(value)
+        if marks:  # a list of spans or boxes: each mark counts for its label
+            for mark in label:
+                per_class[str(mark["label"])] += n
+            continue
         for one in (label if isinstance(label, list) else [label]):
             per_class[str(one)] += n
     per_user = {name: n for name, n in session.execute(
