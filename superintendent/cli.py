@@ -250,14 +250,16 @@ def cmd_create_project(args: argparse.Namespace) -> int:
     if args.model_factory:
         load_factory(args.model_factory)
     options = [int(o) if o.strip().lstrip("-").isdigit() else o.strip() for o in (args.options or "").split(",") if o.strip()]
+    data_type = args.data_type or {"spans": "text", "boxes": "image"}.get(args.label_mode, "any")
     with session_scope(engine) as s:
         project = queue.create_project(
-            s, args.name, options=options, label_mode=args.label_mode, data_type=args.data_type, allow_free_text=args.allow_free_text,
+            s, args.name, options=options, label_mode=args.label_mode, data_type=data_type, allow_free_text=args.allow_free_text,
             model_preset=args.model_preset, model_factory=args.model_factory, acquisition_function=args.acquisition_function,
             shuffle_prop=args.shuffle_prop, annotations_per_item=args.annotations_per_item,
             lease_seconds=args.lease_seconds or get_settings().default_lease_seconds,
             retrain_interval_seconds=args.retrain_interval_seconds, retrain_interval_n_labels=args.retrain_interval_n_labels)
-    print(f"created project {project.name!r} (options: {', '.join(map(str, project.options)) or 'any label'})")
+    kind = {"spans": "text spans", "boxes": "image boxes"}.get(project.label_mode)
+    print(f"created project {project.name!r} ({kind + ', ' if kind else ''}options: {', '.join(map(str, project.options)) or 'any label'})")
     return 0
 
 
@@ -343,8 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
                 cmd_create_project)
     p.add_argument("name")
     p.add_argument("--options", help="comma-separated label options (default: any label)")
-    p.add_argument("--label-mode", choices=["single", "multi"], default="single")
-    p.add_argument("--data-type", choices=["image", "text", "tabular", "any"], default="any")
+    p.add_argument("--kind", "--label-mode", dest="label_mode", choices=["single", "multi", "spans", "boxes"], default="single",
+                   help="single / multi: classification, one label or several per item; spans: mark parts of texts; "
+                        "boxes: draw boxes on images (spans and boxes need --options: what a mark can be)")
+    p.add_argument("--data-type", choices=["image", "text", "tabular", "any"], default=None,
+                   help="default: text for --kind spans, image for --kind boxes, else any")
     p.add_argument("--allow-free-text", action="store_true")
     p.add_argument("--model-preset", help="logistic_regression, tfidf_logistic_regression or gradient_boosting")
     p.add_argument("--model-factory", help="package.module:function returning a scikit-learn estimator")
@@ -366,20 +371,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "parquet", "json", "jsonl", "npy", "npz", "zip", "label-studio", "items-jsonl"],
                    help="read the file as this format (default: from its extension and content; Label Studio tasks are recognised)")
     p.add_argument("--data-key", help="Label Studio: the key of each task's data that holds the item (default: the only one)")
-    p.add_argument("--from-name", help="Label Studio: the Choices control whose choices are the labels (default: the only one)")
+    p.add_argument("--from-name", help="Label Studio: the control whose results are the labels (Choices; Labels for spans, "
+                                       "RectangleLabels for boxes; default: the only one)")
     p.add_argument("--map-user", action="append", metavar="ANNOTATOR=USER",
                    help="Label Studio / items JSON Lines: give this annotator's labels (and reviews) to this existing user; "
                         "repeat for several. Unmapped annotators get import-only accounts _import:<name> (they cannot sign in)")
 
     p = command("export", "write a project's labels to a file", cmd_export)
     p.add_argument("project")
-    p.add_argument("--format", choices=["csv", "json", "parquet", "jsonl", "label-studio"], required=True,
-                   help="csv/json/parquet: a table of labels; jsonl: one object per item; label-studio: Label Studio tasks")
+    p.add_argument("--format", choices=["csv", "json", "parquet", "jsonl", "label-studio", "conll", "spacy", "coco", "yolo"],
+                   required=True, help="csv/json/parquet: a table of labels; jsonl: one object per item; label-studio: Label Studio "
+                                       "tasks; spans projects: conll (CoNLL-2003 BIO), spacy (JSON Lines); boxes projects: coco, "
+                                       "yolo (ZIPs with the images)")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--individual", action="store_true", help="tables: one row per annotation (who, what, when) beside the consensus")
     p.add_argument("--raw-csv", action="store_true",
                    help="csv: write cells as they are; by default a cell starting with = + - @ (a spreadsheet formula) gets a ' in front")
-    p.add_argument("--from-name", default="label", help="label-studio: name of the Choices control (default: label)")
+    p.add_argument("--from-name", default="label",
+                   help="label-studio: name of the Choices (Labels, RectangleLabels) control (default: label)")
     p.add_argument("--to-name", help="label-studio: name of the object the choices label (default: the data key, e.g. text)")
     p.add_argument("--image-value", choices=["path", "name"], default="path",
                    help="label-studio: images as their file path on this server (default) or their original file name")

@@ -131,9 +131,13 @@ class Superintendent:
     options : sequence, optional
         The labels to choose from (used when the project is created). With no
         options, any label is accepted.
-    label_mode : "single" or "multi"
-        Multi-label projects take a list of labels per item; the model is then
-        wrapped in ``MultiOutputClassifier``.
+    label_mode : "single", "multi", "spans" or "boxes"
+        The project's kind. Multi-label projects take a list of labels per
+        item; the model is then wrapped in ``MultiOutputClassifier``. A
+        ``"spans"`` project marks parts of texts (a label is a list of
+        ``{"start", "end", "label"}``), a ``"boxes"`` project draws boxes on
+        images (``{"x", "y", "width", "height", "label"}`` in pixels); both
+        need ``options`` (what a mark can be). See docs/spans-and-boxes.md.
     model : sklearn estimator, optional
         A model with ``fit`` and ``predict_proba``, retrained on the labels.
     eval_method : callable, optional

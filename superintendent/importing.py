@@ -35,6 +35,7 @@ from superintendent.auth import HUMAN_ROLES, ensure_user, normalise_username
 from superintendent.ingest.checks import check_text, first_text_problem
 from superintendent.ingest.prepared import ImportedAnnotation, Prediction, PreparedImport
 from superintendent.labels import content_ids, import_identity
+from superintendent.marks import check_marks, is_marks
 from superintendent.queue.bulk import LabelCounts
 from superintendent.queue.transfer import accounts, external_item_ids
 from superintendent.store.db import session_scope
@@ -71,7 +72,16 @@ def annotators(prepared: PreparedImport) -> list[Annotator]:
     return [Annotator(name, labels[name], reviews[name]) for name in names]
 
 
-def _check_label(project: Project, value: Any) -> Any:
+_NO_ITEM = object()
+
+
+def _check_label(project: Project, value: Any, item: Any = _NO_ITEM) -> Any:
+    """``value`` checked against the project's settings; the spans or boxes of a marks project against ``item`` too
+    (:func:`superintendent.marks.check_marks`), which must then be given."""
+    if is_marks(project.label_mode):
+        if item is _NO_ITEM:
+            raise ValidationError(f"a {project.label_mode} value is checked against its item, and this one has none here")
+        return check_marks(value, project.label_mode, item, project.options)
     return check_label(value, options=project.options, label_mode=project.label_mode, allow_free_text=project.allow_free_text,
                        project=project.name)
 
@@ -153,7 +163,7 @@ def _write(engine: Engine, project: Project | str | int, prepared: PreparedImpor
                 if value is None:
                     continue
                 try:
-                    _check_label(proj, value)
+                    _check_label(proj, value, items[row - 1])
                 except ValidationError as exc:
                     raise ValidationError(f"item {row}: {exc}; nothing was imported") from None
         if prepared.annotations is None and user_map:
@@ -172,7 +182,7 @@ def _write(engine: Engine, project: Project | str | int, prepared: PreparedImpor
             if progress is not None:
                 progress(end / n)
         if prepared.annotations is not None:  # named annotators (Label Studio, items JSONL): same transaction
-            counts += write_annotations(s, proj, ids, prepared.annotations, user_map=user_map)
+            counts += write_annotations(s, proj, ids, prepared.annotations, user_map=user_map, items=items)
         if prepared.hints is not None:  # a model's guesses the file carries: hints, until the project's own model makes its own
             write_hints(s, proj, ids, prepared.hints)
         if progress is not None and n == 0:
@@ -238,7 +248,8 @@ def _annotator_accounts(session: Session, names: Sequence[str], user_map: UserMa
 
 
 def write_annotations(session: Session, project: Project, external_ids: Sequence[str],
-                      annotations: Sequence[Sequence[ImportedAnnotation]], *, user_map: UserMap | None = None) -> LabelCounts:
+                      annotations: Sequence[Sequence[ImportedAnnotation]], *, user_map: UserMap | None = None,
+                      items: Sequence[Any] | None = None) -> LabelCounts:
     """Store imported annotations (one per user and item) in the caller's transaction; returns how many were new, changed, the same.
 
     Each annotator's labels go to their import-only account ``_import:<name>``
@@ -248,7 +259,9 @@ def write_annotations(session: Session, project: Project, external_ids: Sequence
     in bulk by :func:`queue.import_annotations`, which checks them against
     the project's settings and marks items done, so a bad label rolls the
     whole import back. An existing annotation of the same account on the
-    item is replaced. A review (a corrected label) goes through
+    item is replaced. The spans or boxes of a marks project are checked against their items in the database by the
+    queue; ``items`` (the upload's, one per external id) lets a refused one name its item and annotator. A review
+    (a corrected label) goes through
     :func:`queue.set_review` after the item's annotations: it is kept only
     when its reviewer is mapped to a person who may review.
     """
@@ -281,9 +294,12 @@ def write_annotations(session: Session, project: Project, external_ids: Sequence
         try:
             counts += queue.import_annotations(session, project, plain[start:start + _CHUNK], now=now)
         except SuperintendentError:
+            content = dict(zip(external_ids, items)) if items is not None else {}
             for (ext, user), label in zip(where[start:start + _CHUNK], plain[start:start + _CHUNK]):
+                if is_marks(project.label_mode) and ext not in content:
+                    continue  # the queue's own message stands
                 try:
-                    _check_label(project, label.value)
+                    _check_label(project, label.value, content.get(ext, _NO_ITEM))
                 except SuperintendentError as exc:
                     raise ValidationError(f"item {ext!r}, annotation by {user!r}: {exc}; nothing was imported") from None
             raise

@@ -26,6 +26,9 @@ from superintendent.project_settings import default_model_preset
 from superintendent.store import Project, Role, session_scope
 from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, NotFoundError, SuperintendentError
 
+# A project's kind is its label_mode (superintendent.marks for spans and boxes); ProjectSettings refuses wrong combinations.
+KINDS = {"single": "Classification: one label per item", "multi": "Classification: several labels per item",
+         "spans": "Text spans (mark parts of a text)", "boxes": "Image boxes (draw boxes on an image)"}
 NEW = "+ New project"  # no emoji: it renders as a box where no emoji font exists
 BY_DATA_TYPE = "(by data type)"  # the model preset that suits the data type (see project_settings.default_model_preset)
 PICK = "admin-project-pick"
@@ -77,7 +80,7 @@ def _on_pick(projects: dict[str, Project]) -> None:
 
 def _model_label(key: str) -> str:
     if key == BY_DATA_TYPE:
-        return "a model suited to the data type (images, text, tables)"
+        return "a model suited to the kind and data type (text spans, images, text, tables)"
     return MODEL_PRESETS.get(key, "no model (no active learning)")
 
 
@@ -104,8 +107,10 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
         name = st.text_input("Name", key=K["name"])
         c1, c2 = st.columns(2)
         data_type = c1.selectbox("Data type", DATA_TYPES, key=K["data_type"])
-        label_mode = c2.selectbox("Labels per item", ("single", "multi"), key=K["label_mode"],
-                                  format_func={"single": "one label (single)", "multi": "several labels (multi)"}.get)
+        label_mode = c2.selectbox("Kind", tuple(KINDS), key=K["label_mode"], format_func=KINDS.get,
+                                  help="Classification gives each item one label or several. Text spans: labellers mark "
+                                       "stretches of a text (data type text). Image boxes: labellers draw boxes on an image "
+                                       "(data type image). The options are what a mark can be, e.g. PER, LOC.")
         options = st.text_area("Label options (one per line or comma-separated)", key=K["options"])
         descriptions = st.text_area("Option descriptions (optional, one per line: option: what it means)", key=K["descriptions"],
                                     help="Shown to labellers as the help of each option's button.")
@@ -130,7 +135,7 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
     if not saved:
         return
     settings = dict(options=_parse_options(options), label_mode=label_mode, data_type=data_type, allow_free_text=allow_free_text,
-                    model_preset=default_model_preset(data_type) if preset == BY_DATA_TYPE else preset or None,
+                    model_preset=default_model_preset(data_type, label_mode) if preset == BY_DATA_TYPE else preset or None,
                     acquisition_function=acquisition, shuffle_prop=float(shuffle), annotations_per_item=int(overlap),
                     retrain_interval_seconds=float(every) or None, retrain_interval_n_labels=int(n_labels), lease_seconds=int(lease),
                     show_hints=hints, guidelines=guidelines, option_descriptions=_parse_descriptions(descriptions))

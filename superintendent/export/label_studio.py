@@ -1,5 +1,13 @@
 """Labels out as Label Studio tasks (JSON): one task per item, one annotation per annotator, ready for Label Studio's import.
 
+Class labels are ``choices`` results. A spans project's annotation is one ``labels`` result per span (``value``:
+``start``, ``end``, ``text``, ``labels: [label]``; the labelling config ``<Labels name="label" toName="text">``);
+a boxes project's is one ``rectanglelabels`` result per box, its ``value`` ``x``, ``y``, ``width``, ``height`` in
+percent of the image's width and height (Label Studio's unit: ``100 * pixels / image size``, not rounded) with
+``rotation: 0`` and ``rectanglelabels: [label]``, beside the image's ``original_width`` / ``original_height`` in
+pixels. An annotation with nothing marked has an empty ``result``. :mod:`superintendent.ingest.label_studio` reads
+all of these back.
+
 The review (a reviewer's corrected label) is not carried: Label Studio has no
 place for it; the items JSON Lines export keeps it.
 """
@@ -19,6 +27,7 @@ from sqlmodel import Session
 from superintendent import serialization
 from superintendent.export.common import iso
 from superintendent.labels import file_annotator
+from superintendent.marks import BOXES, SPANS, image_size, item_text
 from superintendent.queue.transfer import ItemRecord, count_items, iter_snapshot, user_emails
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
@@ -86,7 +95,8 @@ def write_label_studio(engine: Engine, project: Project, out: IO[bytes], *, from
         for records in iter_snapshot(s, project):
             emails = _emails(s, {a.username for r in records for a in r.annotations})
             for rec in records:
-                task = _task(rec, emails, from_name=from_name, to_name=to_name, data_key=data_key, image_value=image_value)
+                task = _task(rec, emails, from_name=from_name, to_name=to_name, data_key=data_key, image_value=image_value,
+                             label_mode=project.label_mode)
                 out.write((("\n" if first else ",\n") + json.dumps(task, ensure_ascii=False)).encode("utf-8"))
                 first = False
             seen += len(records)
@@ -95,8 +105,27 @@ def write_label_studio(engine: Engine, project: Project, out: IO[bytes], *, from
     out.write(b"]" if first else b"\n]")
 
 
+def _result(rec: ItemRecord, value: Any, n: int, label_mode: str, from_name: str, target: str) -> list[dict[str, Any]]:
+    """One annotation's ``result`` list: a choices result, or a region per span or box (ids ``<item>-<n>-<k>``)."""
+    common = {"from_name": from_name, "to_name": target, "origin": "manual"}
+    if label_mode == SPANS:
+        text = item_text(rec.data)
+        return [{"id": f"{rec.item_id}-{n}-{k}", "type": "labels", **common,
+                 "value": {"start": m["start"], "end": m["end"], "text": text[m["start"]:m["end"]], "labels": [str(m["label"])]}}
+                for k, m in enumerate(value, 1)]
+    if label_mode == BOXES:
+        width, height = image_size(rec.data)
+        return [{"id": f"{rec.item_id}-{n}-{k}", "type": "rectanglelabels", **common, "original_width": width,
+                 "original_height": height, "image_rotation": 0,
+                 "value": {"x": 100 * m["x"] / width, "y": 100 * m["y"] / height, "width": 100 * m["width"] / width,
+                           "height": 100 * m["height"] / height, "rotation": 0, "rectanglelabels": [str(m["label"])]}}
+                for k, m in enumerate(value, 1)]
+    values = value if isinstance(value, list) else [value]
+    return [{"id": f"{rec.item_id}-{n}", "type": "choices", **common, "value": {"choices": [str(v) for v in values]}}] if values else []
+
+
 def _task(rec: ItemRecord, emails: dict[str, str], *, from_name: str, to_name: str | None, data_key: str | None,
-          image_value: str) -> dict[str, Any]:
+          image_value: str, label_mode: str = "single") -> dict[str, Any]:
     meta: dict[str, Any] = {"external_id": rec.external_id}
     if _is_image(rec):
         key = data_key or "image"
@@ -116,9 +145,7 @@ def _task(rec: ItemRecord, emails: dict[str, str], *, from_name: str, to_name: s
     target = to_name or key
     annotations = []
     for ann in rec.annotations:
-        values = ann.label if isinstance(ann.label, list) else [ann.label]
-        result = [{"id": f"{rec.item_id}-{len(annotations) + 1}", "type": "choices", "from_name": from_name, "to_name": target,
-                   "origin": "manual", "value": {"choices": [str(v) for v in values]}}] if values else []
+        result = _result(rec, ann.label, len(annotations) + 1, label_mode, from_name, target)
         annotations.append({"completed_by": _completed_by(ann.username, emails), "result": result, "was_cancelled": False,
                             "ground_truth": False, "created_at": iso(ann.created_at), "lead_time": ann.time_taken})
     task: dict[str, Any] = {"data": data, "annotations": annotations, "predictions": [], "meta": meta}

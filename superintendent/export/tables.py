@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from superintendent import queue, serialization
 from superintendent.export.common import iso, snapshot
+from superintendent.marks import is_marks
 from superintendent.queue.transfer import ItemRecord
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
@@ -151,9 +152,12 @@ def labels_frame(engine: Engine, project: Project, *, individual: bool = False) 
     return frame
 
 
-def _text_labels(values: Any, multi: bool) -> list[Any]:
-    if multi:
+def _text_labels(values: Any, label_mode: str) -> list[Any]:
+    """Labels as Parquet holds them: text, a list of texts (multi-label), the JSON text of spans or boxes."""
+    if label_mode == "multi":
         return [None if v is None else list(map(str, v)) for v in values]
+    if is_marks(label_mode):
+        return [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
     return [None if v is None else str(v) for v in values]
 
 
@@ -173,12 +177,19 @@ def neutralise_formula(value: Any) -> Any:
     return value
 
 
-def _csv_frame(frame: pd.DataFrame, label_columns: Sequence[str], raw: bool) -> pd.DataFrame:
+def _csv_label(value: Any, marks: bool) -> Any:
+    """A label as a CSV cell: a multi-label list as ``a;b``; the spans or boxes of a marks project as their JSON."""
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False) if marks else ";".join(map(str, value))
+    return value
+
+
+def _csv_frame(frame: pd.DataFrame, label_columns: Sequence[str], raw: bool, marks: bool = False) -> pd.DataFrame:
     """The frame as CSV writes it: multi-label values as ``a;b``; unless ``raw``, every text cell and header through
     :func:`neutralise_formula` (numeric and boolean columns are left alone)."""
     out = frame.copy()
     for col in label_columns:
-        out[col] = [";".join(map(str, v)) if isinstance(v, list) else v for v in out[col]]
+        out[col] = [_csv_label(v, marks) for v in out[col]]
     if raw:
         return out
     for col in out.columns:
@@ -212,13 +223,14 @@ def write_table(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, i
     if individual or fmt == "parquet":
         frame = labels_frame(engine, project, individual=individual)
         if fmt == "csv":
-            out.write(_csv_frame(frame, label_columns, raw_csv).to_csv(index=False, lineterminator=CSV_LINE_END).encode("utf-8"))
+            csv = _csv_frame(frame, label_columns, raw_csv, is_marks(project.label_mode))
+            out.write(csv.to_csv(index=False, lineterminator=CSV_LINE_END).encode("utf-8"))
         elif fmt == "json":
             out.write(json.dumps(_json_records(frame), ensure_ascii=False, indent=1, default=str).encode("utf-8"))
         else:
             frame = frame.copy()
             for col in label_columns:
-                frame[col] = _text_labels(frame[col], project.label_mode == "multi")
+                frame[col] = _text_labels(frame[col], project.label_mode)
             frame.to_parquet(out, index=False)
         if progress is not None:
             progress(1.0)
@@ -230,7 +242,8 @@ def write_table(engine: Engine, project: Project, fmt: str, out: IO[bytes], *, i
         frame = _frame(fields, rows)
         if fmt == "csv":
             if first or len(frame):
-                out.write(_csv_frame(frame, label_columns, raw_csv).to_csv(index=False, header=first, lineterminator=CSV_LINE_END)
+                csv = _csv_frame(frame, label_columns, raw_csv, is_marks(project.label_mode))
+                out.write(csv.to_csv(index=False, header=first, lineterminator=CSV_LINE_END)
                           .encode("utf-8"))
                 first = False
             continue

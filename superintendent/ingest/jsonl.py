@@ -4,7 +4,9 @@ Each line holds ``external_id``, ``data``, ``file_path`` (a file already in
 this server's upload folder, or null), ``annotations`` (``user``, ``value``,
 ``created_at``, ``time_taken``) and optionally a ``review``. Every path (the
 ``file_path``, a ``data.image_path``) must name a file inside the upload
-folder (:func:`~superintendent.ingest.checks.upload_file`). Annotators are
+folder (:func:`~superintendent.ingest.checks.upload_file`). The spans or
+boxes of a marks project are checked against their item
+(:func:`superintendent.marks.check_marks`). Annotators are
 names from the file: :mod:`superintendent.importing` gives each an
 import-only account unless the admin maps it to a person. Nothing here
 touches the database.
@@ -23,9 +25,18 @@ from superintendent.ingest.checks import check_annotator, item_paths, upload_fil
 from superintendent.ingest.common import decode_text, file_name, load_json, strip_bom
 from superintendent.ingest.label_values import LabelChecker
 from superintendent.ingest.prepared import ImportedAnnotation, ImportLimits, PreparedImport
+from superintendent.marks import check_marks, is_marks
 from superintendent.validation import ValidationError, check_options
 
 __all__ = ["prepare_items_jsonl"]
+
+
+def _marks(value: Any, label_mode: str, item: Any, options: Sequence[Any], at: str) -> list[dict[str, Any]]:
+    """A spans or boxes value checked against its item (:func:`superintendent.marks.check_marks`), the place named."""
+    try:
+        return check_marks(value, label_mode, item, options)
+    except ValidationError as exc:
+        raise ValidationError(f"{at}: {exc}; nothing was imported") from None
 
 
 def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequence[Any] = (), label_mode: str = "single",
@@ -72,6 +83,11 @@ def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequen
                 raise ValidationError(f"{what}: {at} has the user {ann['user']!r} given twice for this item")
             users.add(user)
             value = decoded(ann["value"], f"{what}: {at}")
+            if is_marks(label_mode):
+                out.append(ImportedAnnotation(user=user, value=_marks(value, label_mode, item, options, f"{what}: {at}"),
+                                              created_at=parse_time(ann.get("created_at"), f"{what}: {at}"),
+                                              time_taken=parse_seconds(ann.get("time_taken"), f"{what}: {at}", "time_taken")))
+                continue
             values = value if label_mode == "multi" and isinstance(value, list) else [value]
             if label_mode == "single" and isinstance(value, list):
                 raise ValidationError(f"{what}: {at} has the labels {value!r}, but the project takes one label per item")
@@ -88,7 +104,10 @@ def prepare_items_jsonl(data: bytes, *, name: str | None = None, options: Sequen
             value = decoded(review["value"], f"{what}: {at}")
             if label_mode == "single" and isinstance(value, list):
                 raise ValidationError(f"{what}: {at} has the labels {value!r}, but the project takes one label per item")
-            label = checker.value(value if label_mode == "multi" and isinstance(value, list) else [value], at)
+            if is_marks(label_mode):
+                label = _marks(value, label_mode, item, options, f"{what}: {at}")
+            else:
+                label = checker.value(value if label_mode == "multi" and isinstance(value, list) else [value], at)
             if label is not None:
                 out.append(ImportedAnnotation(user=check_annotator(review["by"].strip(), f"{what}: {at}"), value=label,
                                               created_at=parse_time(review.get("at"), f"{what}: {at}"),

@@ -2,8 +2,16 @@
 
 Each task becomes an item (text, image or table row) and each annotation an
 :class:`ImportedAnnotation` of its annotator; predictions are model output,
-not labels: they are checked for shape and left out. Only classification
-results (``choices``) are read. Nothing is fetched from the network; images
+not labels: they are checked for shape and left out. A classification
+project reads ``choices`` results; a spans project reads ``labels`` regions
+(``value``: ``start``, ``end``, ``labels: [one label]``, and ``text``, which
+must equal the characters it covers) and a boxes project ``rectanglelabels``
+regions (``value``: ``x``, ``y``, ``width``, ``height`` in percent of the
+image, ``rotation`` 0, ``rectanglelabels: [one label]``), turned into pixels
+of the image as imported (``percent * size / 100``, kept to 1/1000 of a pixel,
+so our own export comes back to the pixel) and checked against their item by
+:func:`superintendent.marks.check_marks`; an annotation with an empty
+``result`` is "nothing to mark". Nothing is fetched from the network; images
 come from the ZIP, from ``data:`` URIs or from files already in the upload
 folder, and are saved through the ZIP-of-images reader (same checks, same
 folder layout); every other path a task names (a table row's ``image_path``)
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
 import math
@@ -40,11 +49,13 @@ from superintendent.ingest.images import IMAGE_EXTENSIONS, read_image_zip
 from superintendent.ingest.label_values import LabelChecker
 from superintendent.ingest.prepared import ImportedAnnotation, ImportLimits, Prediction, PreparedImport
 from superintendent.ingest.zipsafe import check_ratio, open_zip, read_entry, safe_entries
+from superintendent.marks import BOXES, SPANS, check_marks, image_size, is_marks
 from superintendent.validation import LABEL_MODES, ValidationError, check_options
 
 __all__ = ["IMAGE_KEYS", "prepare_label_studio"]
 
 IMAGE_KEYS = ("image", "img", "image_url", "imageurl", "picture", "photo")
+RESULT_TYPES = {SPANS: "labels", BOXES: "rectanglelabels"}  # the region type a marks project reads; others read "choices"
 DATA_URI = re.compile(r"^data:image/(png|jpe?g);base64,(.*)$", re.IGNORECASE | re.DOTALL)
 
 
@@ -95,7 +106,7 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
     if len(tasks) > limits.max_rows:
         raise ValidationError(f"{what} has {len(tasks):,} tasks; the limit is {limits.max_rows:,}. Split it into several files")
     checker = LabelChecker(options, label_mode, allow_free_text)
-    controls = _choice_controls(tasks, from_name, what)
+    controls = _choice_controls(tasks, from_name, what, RESULT_TYPES.get(label_mode, "choices"))
     parsed = [_read_task(t, i, what, data_key, controls, checker, label_mode, limits) for i, t in enumerate(tasks, 1)]
     checker.raise_unknown(what)
     check_ids([t.external_id for t in parsed], [t.where for t in parsed])
@@ -110,6 +121,9 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
         file_paths = _resolve_images(parsed, zf, images, limits, upload_dir, what)
     if zf is not None:
         zf.close()
+    if is_marks(label_mode):
+        for t in parsed:
+            t.annotations = [_checked_marks(ann, t, label_mode, options, what) for ann in t.annotations]
     items = [t.item for t in parsed]
     ids = fill_ids(items, [t.external_id for t in parsed])
     annotations = [t.annotations for t in parsed]
@@ -120,7 +134,7 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
         "id": ids[:20],
         "item": [short_item(t.item) for t in parsed[:20]],
         "annotations": [len(t.annotations) for t in parsed[:20]],
-        "labels": ["; ".join(f"{a.user}: {_label_text(a.value)}" for a in t.annotations) for t in parsed[:20]],
+        "labels": ["; ".join(f"{a.user}: {_label_text(a.value, label_mode)}" for a in t.annotations) for t in parsed[:20]],
         **({"model's guess": ["" if h is None else _label_text(h.value) + ("" if h.score is None else f" ({h.score:.0%})")
                               for h in hints[:20]]} if with_hints else {}),
     })
@@ -131,7 +145,9 @@ def prepare_label_studio(data: bytes, *, name: str | None = None, options: Seque
                           hints=hints if with_hints else None)
 
 
-def _label_text(value: Any) -> str:
+def _label_text(value: Any, label_mode: str = "single") -> str:
+    if is_marks(label_mode):
+        return f"{len(value)} {label_mode if len(value) != 1 else label_mode[:-1]}"
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
@@ -146,22 +162,23 @@ def _open_task_zip(data: bytes, limits: ImportLimits, what: str) -> tuple[zipfil
     return zf, tasks[0], entries
 
 
-def _choice_controls(tasks: list[Any], from_name: str | None, what: str) -> str | None:
-    """The from_name whose choices are labels: the one given, or the only one the file uses."""
+def _choice_controls(tasks: list[Any], from_name: str | None, what: str, kind: str = "choices") -> str | None:
+    """The from_name whose results (of type ``kind``: choices, labels or rectanglelabels) are labels: the one given, or
+    the only one the file uses."""
     names: Counter[str] = Counter()
     for task in tasks:
         anns = task.get("annotations") if isinstance(task, dict) else None
         for ann in anns if isinstance(anns, list) else []:
             for res in (ann.get("result") if isinstance(ann, dict) and isinstance(ann.get("result"), list) else []):
-                if isinstance(res, dict) and str(res.get("type", "")).lower() == "choices":
+                if isinstance(res, dict) and str(res.get("type", "")).lower() == kind:
                     names[str(res.get("from_name", ""))] += 1
     if from_name is not None:
         if names and from_name not in names:
-            raise ValidationError(f"{what} has no choices from the control {from_name!r}; its Choices controls are "
+            raise ValidationError(f"{what} has no {kind} from the control {from_name!r}; its controls of that kind are "
                                   f"{', '.join(map(repr, names))}")
         return from_name
     if len(names) > 1:
-        raise ValidationError(f"{what} has choices from several controls ({', '.join(map(repr, names))}); name the one that "
+        raise ValidationError(f"{what} has {kind} from several controls ({', '.join(map(repr, names))}); name the one that "
                               "holds the labels (from_name: --from-name on the command line, 'Choices control' on the Admin page)")
     return next(iter(names), None)
 
@@ -208,7 +225,8 @@ def _read_task(task: Any, i: int, what: str, data_key: str | None, control: str 
     preds = task.get("predictions")
     if preds is not None and not isinstance(preds, list):
         raise ValidationError(f"{what}: {where} has \"predictions\" that are not a list")
-    prediction = _prediction(preds or [], what, where, control, checker, label_mode)
+    # A marks project's hints come from its own model; a file's predictions are left out there.
+    prediction = None if is_marks(label_mode) else _prediction(preds or [], what, where, control, checker, label_mode)
     anns = task.get("annotations", task.get("completions"))
     if anns is None:
         anns = []
@@ -223,6 +241,16 @@ def _read_task(task: Any, i: int, what: str, data_key: str | None, control: str 
         if ann.get("was_cancelled"):
             continue  # a skipped task in Label Studio: no label
         result = ann.get("result", [])
+        if is_marks(label_mode):
+            user = _user_name(ann.get("completed_by"), f"{what}: {at}")
+            if user in users:
+                raise ValidationError(f"{what}: {where} has two annotations by {user!r} (annotations {users[user]} and {j}); "
+                                      "superintendent keeps one annotation per person per item: remove one")
+            users[user] = j
+            out.append(ImportedAnnotation(user=user, value=_regions(result, f"{what}: {at}", control, label_mode, checker),
+                                          created_at=parse_time(ann.get("created_at"), f"{what}: {at}"),
+                                          time_taken=parse_seconds(ann.get("lead_time"), f"{what}: {at}", "lead_time")))
+            continue
         chosen = _choices(result, f"{what}: {at}", control)
         other = next((r for r in result if str(r.get("type", "")).lower() != "choices"), None)
         if other is not None:
@@ -247,6 +275,74 @@ def _read_task(task: Any, i: int, what: str, data_key: str | None, control: str 
     name = meta.get("name") if isinstance(meta.get("name"), str) else None
     return _Task(where=where, item=item, image_ref=image_ref, external_id=external_id, annotations=out, name=name,
                  prediction=prediction)
+
+
+def _regions(results: Any, at: str, control: str | None, label_mode: str, checker: LabelChecker) -> list[dict[str, Any]]:
+    """The spans or boxes of an annotation's result list, as read (box positions still in percent, under ``"percent"``);
+    each label matched to an option (unknown ones are collected by ``checker``)."""
+    kind = RESULT_TYPES[label_mode]
+    if not isinstance(results, list):
+        raise ValidationError(f"{at} has a \"result\" that is not a list")
+    out: list[dict[str, Any]] = []
+    for k, res in enumerate(results, 1):
+        if not isinstance(res, dict):
+            raise ValidationError(f"{at} has a result that is not an object")
+        rtype = str(res.get("type", "")).lower()
+        if rtype != kind:
+            raise ValidationError(f"{at} has a result of type {res.get('type')!r}; a {label_mode} project imports {kind!r} regions "
+                                  f"only (Label Studio's {'<Labels>' if label_mode == SPANS else '<RectangleLabels>'} control)")
+        if control is not None and str(res.get("from_name", "")) != control:
+            continue
+        value = res.get("value")
+        region = f"{at}, region {k}"
+        if not isinstance(value, dict):
+            raise ValidationError(f"{region} has no \"value\" object")
+        labels = value.get(kind)
+        if not isinstance(labels, list) or len(labels) != 1 or isinstance(labels[0], (dict, list)):
+            raise ValidationError(f"{region} must have exactly one label in value.{kind}; got {labels!r}"[:300]
+                                  + (": a mark has one label here, so give each label its own region" if isinstance(labels, list)
+                                     and len(labels) > 1 else ""))
+        label = checker.one(labels[0], region)
+        if label is None:
+            continue  # an unknown label: listed with the others, and nothing is imported
+        if label_mode == SPANS:
+            if "start" not in value or "end" not in value:
+                raise ValidationError(f"{region} has no start / end character offsets (a region of <HyperText> is "
+                                      "located by XPath, which superintendent does not read: use <Text>)")
+            mark = {"start": value["start"], "end": value["end"], "label": label}
+            if "text" in value:
+                mark["text"] = value["text"]
+        else:
+            rotation = value.get("rotation", 0)
+            if rotation not in (0, None) and not (isinstance(rotation, (int, float)) and float(rotation) % 360 == 0):
+                raise ValidationError(f"{region} is rotated by {rotation!r} degrees; superintendent's boxes are upright")
+            missing = [f for f in ("x", "y", "width", "height") if f not in value]
+            if missing:
+                raise ValidationError(f"{region} has no {', '.join(missing)} (percent of the image)")
+            mark = {"percent": [value[f] for f in ("x", "y", "width", "height")], "label": label}
+        out.append(mark)
+    return out
+
+
+def _checked_marks(ann: ImportedAnnotation, task: _Task, label_mode: str, options: Sequence[Any], what: str) -> ImportedAnnotation:
+    """An annotation's regions as the project's checked spans or boxes (percent turned into pixels of the item's image)."""
+    at = f"{what}: {task.where}, annotation by {ann.user!r}"
+    value = ann.value
+    try:
+        if label_mode == BOXES:
+            width, height = image_size(task.item)
+            value = []
+            for k, mark in enumerate(ann.value, 1):
+                numbers = mark["percent"]
+                if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in numbers):
+                    raise ValidationError(f"box {k}'s x, y, width and height must be numbers (percent of the image); got {numbers!r}")
+                x, y, w, h = (float(v) for v in numbers)
+                value.append({"x": x * width / 100, "y": y * height / 100, "width": w * width / 100, "height": h * height / 100,
+                              "label": mark["label"]})
+        checked = check_marks(value, label_mode, task.item, options)
+    except ValidationError as exc:
+        raise ValidationError(f"{at}: {exc}; nothing was imported") from None
+    return dataclasses.replace(ann, value=checked)
 
 
 def _choices(results: Any, at: str, control: str | None) -> list[Any]:
@@ -360,12 +456,16 @@ def _resolve_images(tasks: list[_Task], zf: zipfile.ZipFile | None, entries: dic
             for entry_name, raw in pending.values():
                 out.writestr(zipfile.ZipInfo(entry_name, date_time=(1980, 1, 1, 0, 0, 0)), raw)
         files = read_image_zip(buffer.getvalue(), limits, root, name=what)
-        names = {f.original_name: str(f.path) for f in files}
+        names = {f.original_name: f for f in files}
         saved = {key: names[entry_name] for key, (entry_name, _) in pending.items()}
     paths = []
     for t, (kind, ref) in zip(tasks, plan):
-        path = saved[ref] if kind == "new" else ref
-        t.item = {"image_path": path, "name": t.name or Path(path).name}
+        if kind == "new":
+            path, width, height = str(saved[ref].path), saved[ref].width, saved[ref].height
+        else:
+            path = ref
+            width, height = image_size({"image_path": path})
+        t.item = {"image_path": path, "name": t.name or Path(path).name, "width": width, "height": height}
         paths.append(path)
     return paths
 
