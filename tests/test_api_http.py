@@ -334,6 +334,28 @@ def test_export_in_every_format_of_the_admin_page(server, fmt):
     assert server.call("GET", f"/projects/{pets}/export", "boss", params={"format": "xlsx"}).status_code == 422
 
 
+def test_a_spans_project_labelled_and_exported_over_http(server):
+    """A labeller marks spans through /next and /submit (checked against the item: a span past the text is refused,
+    nothing stored); an admin exports CoNLL and COCO is refused for a spans project."""
+    with session_scope(server.engine) as s:
+        project = queue.create_project(s, "api spans", label_mode="spans", options=["PER", "LOC"], data_type="text")
+        queue.add_items(s, project, ["Ada met Bob in Rome."], external_ids=["s1"])
+        queue.add_members(s, project.id, [auth.get_user(s, "lena").id])
+        pid = project.id
+    task = server.call("POST", f"/projects/{pid}/next", "lena").json()["task"]
+    assert task["data"] == "Ada met Bob in Rome."
+    bad = server.call("POST", f"/projects/{pid}/submit", "lena", json={"item_id": task["item_id"], "value": [{"start": 0, "end": 99, "label": "PER"}]})
+    assert bad.status_code == 422 and "runs from 0 to 99" in bad.json()["error"]
+    spans = [{"start": 15, "end": 19, "label": "LOC"}, {"start": 0, "end": 3, "label": "PER", "text": "Ada"}]
+    assert server.call("POST", f"/projects/{pid}/submit", "lena", json={"item_id": task["item_id"], "value": spans}).status_code == 200
+    conll = server.call("GET", f"/projects/{pid}/export", "boss", params={"format": "conll"})
+    assert conll.status_code == 200 and conll.headers["Content-Disposition"].endswith('.conll"')
+    tags = [line.split()[-1] for line in conll.text.splitlines() if line.strip() and not line.startswith("-DOCSTART-")]
+    assert tags == ["B-PER", "O", "O", "O", "B-LOC", "O"]
+    coco = server.call("GET", f"/projects/{pid}/export", "boss", params={"format": "coco"})
+    assert coco.status_code == 422 and "conll" in coco.json()["error"]
+
+
 def test_model_runs_list_latest_and_retrain(server):
     model, pets = server.projects["model"], server.projects["pets"]
     assert server.call("GET", f"/projects/{model}/runs", "lena").json() == {"data": [], "next_cursor": None}

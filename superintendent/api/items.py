@@ -34,7 +34,7 @@ Caller = Annotated[TokenUser, Depends(caller)]
 CHUNK = 64 * 1024
 SPOOL_BYTES = 64 * 1024 * 1024  # an export larger than this is written to a temporary file while it is made
 Format = Literal["csv", "parquet", "json", "jsonl", "npy", "npz", "zip", "label-studio", "items-jsonl"]
-ExportFormat = Literal["csv", "json", "parquet", "jsonl", "label-studio"]
+ExportFormat = Literal["csv", "json", "parquet", "jsonl", "label-studio", "conll", "spacy", "coco", "yolo"]  # export.FORMATS; the last four for spans / boxes projects only
 
 
 def _columns(text: str | None) -> list[str] | None:
@@ -180,6 +180,6 @@ def export_labels(request: Request, project_id: int, user: Caller, format: Expor
         out.close()
         raise
     slug = re.sub(r"[^A-Za-z0-9]+", "-", project.name).strip("-").lower() or "labels"
-    suffix = {"label-studio": "-label-studio", "jsonl": "-items"}.get(format, "-annotations" if individual else "-labels")
+    suffix = {"label-studio": "-label-studio", "jsonl": "-items", "coco": "-coco", "yolo": "-yolo", "spacy": "-spacy"}.get(format, "-annotations" if individual else "-labels")
     return StreamingResponse(_chunks(out), media_type=export.FORMATS[format], headers={
         "Content-Disposition": f'attachment; filename="{slug}{suffix}.{export.EXTENSIONS[format]}"', "Content-Length": str(size)})
