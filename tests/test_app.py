@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from superintendent import auth, queue
 from superintendent.app.errors import MESSAGE
-from superintendent.app.label_view import option_shortcuts
+from superintendent.app.keys import option_shortcuts
 from superintendent.app.resources import PROGRESS_SECONDS
 from superintendent.retrain_requests import wait_for_retrains
 from superintendent.store import Annotation, ModelRun, session_scope

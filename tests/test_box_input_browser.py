@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from browser_helpers import ROOT, free_port, screenshots_into, settle
 
-from superintendent.app.box_input import _prefill, _submitted, box_input, default_keys
+from superintendent.app.box_input import _prefill, _submitted, box_input
+from superintendent.app.keys import number_keys
 from superintendent.validation import ValidationError
 from tests.test_browser import browser
 
@@ -83,7 +84,7 @@ def test_prefilled_boxes_carry_option_indices_and_skip_unknown_labels():
     value = [{"x": 1, "y": 2, "width": 3, "height": 4, "label": "dog"}, {"x": 1, "y": 2, "width": 3, "height": 4, "label": "zebra"},
              {"x": 1, "y": 2, "label": "cat"}]
     assert _prefill(value, OPTIONS) == [{"x": 1.0, "y": 2.0, "width": 3.0, "height": 4.0, "label": 1}]
-    assert default_keys(list(range(11))) == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", None]
+    assert number_keys(11) == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", None]
     with pytest.raises(ValueError, match="needs the labels"):
         box_input("data:,", W, H, [], key="no-options")
 

@@ -30,10 +30,11 @@ import streamlit as st
 
 from superintendent import images, marks
 from superintendent.app import render
+from superintendent.app.keys import number_keys
 from superintendent.labels import NO_MATCH, match_option
 from superintendent.validation import ValidationError
 
-__all__ = ["box_input", "default_keys"]
+__all__ = ["box_input"]
 
 MIN_DISPLAY_PIXELS = 500  # a small image's long side is shown at least this big (if the page is that wide)
 
@@ -383,11 +384,6 @@ def _component():  # noqa: ANN202 - Streamlit's mount callable
     return st.components.v2.component("superintendent_box_input", css=_CSS, js=_JS)
 
 
-def default_keys(options: Sequence[Any]) -> list[str | None]:
-    """The key per option when the page gives none: 1..9 then 0 for the first ten options, none after."""
-    return [str(i + 1) if i < 9 else "0" if i == 9 else None for i in range(len(options))]
-
-
 def _option_index(label: Any, options: Sequence[Any]) -> int | None:
     matched = match_option(label, options, by_text=False)
     if matched is NO_MATCH:
@@ -457,7 +453,7 @@ def box_input(image_src: str, width: int, height: int, options: list, *, value: 
     """
     if not options:
         raise ValueError("box_input needs the labels a box can have (options); got none")
-    keys = list(shortcuts) if shortcuts is not None else default_keys(options)
+    keys = list(shortcuts) if shortcuts is not None else number_keys(len(options))
     if len(keys) < len(options):
         keys += [None] * (len(options) - len(keys))
     data = {"src": image_src, "width": int(width), "height": int(height), "options": [str(o) for o in options],

@@ -11,41 +11,32 @@ labels; the old label stays in the item's history.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 import sqlalchemy as sa
 import streamlit as st
 
-from superintendent import queue
+from superintendent import marks, queue
 from superintendent.app import render, resources, state
+from superintendent.app.box_input import box_input
 from superintendent.app.errors import MESSAGE as DATABASE_MESSAGE
 from superintendent.app.errors import database_trouble_shown
 from superintendent.app.guard import Refused, guarded_action
+from superintendent.app.keys import SKIP_KEY, UNDO_KEY, option_shortcuts
 from superintendent.app.login import CurrentUser
+from superintendent.app.span_input import span_input
 from superintendent.app.widgets import project_picker
 from superintendent.hints import HELP as HINT_HELP
 from superintendent.hints import hint_caption
 from superintendent.orchestration import project_schedule
 from superintendent.queue import Action
 from superintendent.store import Project, session_scope
-from superintendent.validation import SuperintendentError
+from superintendent.validation import SuperintendentError, ValidationError
 
-SKIP_KEY, UNDO_KEY = "S", "U"
 RECENT = 20  # how many of the user's latest labels "Your recent labels" lists
 RECENT_FLASH = "label-recent-flash"  # (kind, message) after a change of one's own label
-
-
-RESERVED_KEYS = {"C", "R", SKIP_KEY, UNDO_KEY}  # C and R are Streamlit's own
-
-
-def option_shortcuts(options: list) -> list[str | None]:
-    """A key per option: the option itself when every option is one distinct letter or digit
-    (digits 0-9 are typed as themselves), otherwise 1..9 then 0 for the first ten options."""
-    keys = [str(o).upper() for o in options]
-    if keys and all(len(k) == 1 and k.isalnum() for k in keys) and len(set(keys)) == len(keys) and not RESERVED_KEYS & set(keys):
-        return keys
-    return [str(i + 1) if i < 9 else "0" if i == 9 else None for i in range(len(options))]
 
 
 def _tasks() -> dict[int, Any]:
@@ -164,24 +155,27 @@ def _labelling(project: Project, user: CurrentUser) -> None:
         st.button("Undo last", key="label-undo", shortcut=UNDO_KEY, on_click=_act, args=(Action.undo, project, user.id))
         return
 
-    with st.container(key="label-item"):
-        render.show_item(task.data, project.data_type, project.display_columns)
-    if (hint := hint_caption(project, task)) is not None:
-        st.caption(hint, help=HINT_HELP)
-    if project.label_mode == "multi":
-        cols = st.columns(min(len(project.options), 5) or 1)
-        for i, option in enumerate(project.options):
-            cols[i % len(cols)].checkbox(render.text(option), key=f"label-multi-{i}")
-        st.button("Submit", key="label-submit", type="primary", shortcut="Enter", on_click=_submit_multi,
-                  args=(project, user.id, task.item_id))
+    if marks.is_marks(project.label_mode):
+        _mark_item(project, user, task)
     else:
-        cols = st.columns(min(len(project.options), 5) or 1)
-        for i, (option, key) in enumerate(zip(project.options, option_shortcuts(project.options))):
-            description = project.option_descriptions.get(str(option))
-            cols[i % len(cols)].button(render.text(option), key=f"label-opt-{i}", shortcut=key, width="stretch",
-                                       help=render.text(description) if description else None,
-                                       on_click=_act, args=(Action.submit, project, user.id, task.item_id, option))
-    if project.allow_free_text or not project.options:
+        with st.container(key="label-item"):
+            render.show_item(task.data, project.data_type, project.display_columns)
+        if (hint := hint_caption(project, task)) is not None:
+            st.caption(hint, help=HINT_HELP)
+        if project.label_mode == "multi":
+            cols = st.columns(min(len(project.options), 5) or 1)
+            for i, option in enumerate(project.options):
+                cols[i % len(cols)].checkbox(render.text(option), key=f"label-multi-{i}")
+            st.button("Submit", key="label-submit", type="primary", shortcut="Enter", on_click=_submit_multi,
+                      args=(project, user.id, task.item_id))
+        else:
+            cols = st.columns(min(len(project.options), 5) or 1)
+            for i, (option, key) in enumerate(zip(project.options, option_shortcuts(project.options))):
+                description = project.option_descriptions.get(str(option))
+                cols[i % len(cols)].button(render.text(option), key=f"label-opt-{i}", shortcut=key, width="stretch",
+                                           help=render.text(description) if description else None,
+                                           on_click=_act, args=(Action.submit, project, user.id, task.item_id, option))
+    if (project.allow_free_text or not project.options) and not marks.is_marks(project.label_mode):
         st.text_input("Other label", key="label-free-text", placeholder="type a label")
         st.button("Submit label", key="label-submit-text", on_click=_submit_text, args=(project, user.id, task.item_id))
     left, right = st.columns(2)
@@ -189,8 +183,56 @@ def _labelling(project: Project, user: CurrentUser) -> None:
                 on_click=_act, args=(Action.skip, project, user.id, task.item_id))
     right.button("Undo last", key="label-undo", shortcut=UNDO_KEY, width="stretch",
                  on_click=_act, args=(Action.undo, project, user.id))
-    keys = "the key shown on a button picks that label" if project.label_mode == "single" else "Enter submits"
-    st.caption(f"Keyboard: {keys} · **S** skips · **U** undoes the last label")
+    if marks.is_marks(project.label_mode):
+        st.caption("Keyboard: in the item, a label's key marks and **Enter** submits · **S** skips · **U** undoes the last label")
+    else:
+        keys = "the key shown on a button picks that label" if project.label_mode == "single" else "Enter submits"
+        st.caption(f"Keyboard: {keys} · **S** skips · **U** undoes the last label")
+
+
+def _marks_hint(project: Project, task: Any) -> list | None:
+    """The model's spans or boxes for this item, to pre-fill the widget: only where the project shows hints."""
+    hint = task.hint
+    return hint if project.show_hints and isinstance(hint, list) and hint else None
+
+
+def _mark_item(project: Project, user: CurrentUser, task: Any) -> None:
+    """A spans or boxes item: the marking widget (pre-filled with the model's suggestion where hints are on); its
+    submit goes through :func:`_act` like a label button's click."""
+    hint = _marks_hint(project, task)
+    with st.container(key="label-item"):
+        try:
+            if project.label_mode == marks.SPANS:
+                span_input(marks.item_text(task.data), project.options, value=hint, key=f"label-spans-{task.item_id}",
+                           suggested=hint is not None, autofocus=True,
+                           on_submit=functools.partial(_submit_marks, project, user.id, task.item_id))
+                return
+            width, height = marks.image_size(task.data)
+            source = render.image_data_url(task.data)
+            if source is None:
+                raise ValidationError("this item's image file is missing or cannot be read")
+            if hint is not None:
+                st.caption("The boxes drawn are the model's suggestion: check each one, correct it, then submit.",
+                           help=HINT_HELP)
+            box_input(source, width, height, project.options, value=hint, key=f"label-boxes-{task.item_id}",
+                      on_submit=functools.partial(_submit_marks, project, user.id, task.item_id))
+        except ValidationError as exc:
+            st.warning(render.text(f"This item cannot be marked: {exc}. Skip it (S) and tell an admin."))
+            render.show_item(task.data, project.data_type, project.display_columns)
+
+
+def _submit_marks(project: Project, user_id: int, item_id: int, value: list) -> None:
+    """A marking widget's submit (its callback, before the fragment runs again): one transaction, as a label button."""
+    _act(Action.submit, project, user_id, item_id, value)
+
+
+def _rerun_fragment() -> None:
+    """Draw the next item after a submit read from a widget's return value: the fragment again (the whole page in
+    the first runs after signing in, which draw the item outside the fragment: see SETTLING_RUNS)."""
+    try:
+        st.rerun(scope="fragment")
+    except st.errors.StreamlitAPIException:
+        st.rerun()
 
 
 def _show(value: Any) -> str:
@@ -206,9 +248,11 @@ def _new_own_value(project: Project, item_id: int) -> Any:
     return st.session_state.get(f"label-recent-new-{item_id}")
 
 
-def _change_own(project: Project, user: CurrentUser, item_id: int) -> None:
-    """The Save button's callback: check the account, change the label, keep the old one in the history."""
-    value = _new_own_value(project, item_id)
+def _change_own(project: Project, user: CurrentUser, item_id: int, value: Any = None, data: Any = None) -> None:
+    """The Save button's callback (or a marking widget's submit, with its ``value``): check the account, change the
+    label, keep the old one in the history."""
+    if not marks.is_marks(project.label_mode):
+        value = _new_own_value(project, item_id)
     try:
         changed = guarded_action(user, "label", lambda s: queue.change_own_label(s, project, user.id, item_id, value))
     except SuperintendentError as exc:
@@ -216,7 +260,8 @@ def _change_own(project: Project, user: CurrentUser, item_id: int) -> None:
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         st.session_state[RECENT_FLASH] = ("warning", DATABASE_MESSAGE)
     else:
-        st.session_state[RECENT_FLASH] = ("success", f"Changed to {render.text(_show(value))}." if changed
+        shown = render.marks_text(value, project.label_mode, data) if marks.is_marks(project.label_mode) else _show(value)
+        st.session_state[RECENT_FLASH] = ("success", f"Changed to {render.text(shown)}." if changed
                                           else "That was the label already.")
 
 
@@ -239,7 +284,9 @@ def _recent_labels(project: Project, user: CurrentUser) -> None:
         return
     st.button("Refresh", key="label-recent-refresh", help="Show the labels you gave since this list was drawn")
     shown = [{**({"thumbnail": render.thumbnail(data.get(r.item_id))} if project.data_type == "image" else {}),
-              "item": snippets[r.item_id], "id": r.external_id, "your label": _show(r.label), "when (UTC)": r.created_at}
+              "item": snippets[r.item_id], "id": r.external_id,
+              "your label": render.marks_text(r.label, project.label_mode, data.get(r.item_id)) if marks.is_marks(project.label_mode)
+              else _show(r.label), "when (UTC)": r.created_at}
              for r in rows]  # each item by its content (text, shown values, file name, a thumbnail) and its id
     st.dataframe(shown, hide_index=True, width="stretch", column_config=render.content_columns(shown))
     by_id = {r.item_id: r for r in rows}
@@ -249,6 +296,9 @@ def _recent_labels(project: Project, user: CurrentUser) -> None:
     current = by_id[item_id].label
     with session_scope(engine, write=False) as s:
         data = queue.item_data(s, project, item_id)
+    if marks.is_marks(project.label_mode):
+        _change_own_marks(project, user, item_id, data, current)
+        return
     left, right = st.columns(2)
     with left:
         render.show_item(data, project.data_type, project.display_columns)
@@ -262,6 +312,27 @@ def _recent_labels(project: Project, user: CurrentUser) -> None:
         if project.allow_free_text or not project.options:
             st.text_input("Other label" if project.options else "New label", key=f"label-recent-text-{item_id}", placeholder="type a label")
         st.button("Save change", key="label-recent-save", type="primary", on_click=_change_own, args=(project, user, item_id))
+
+
+def _change_own_marks(project: Project, user: CurrentUser, item_id: int, data: Any, current: Any) -> None:
+    """One of the user's own spans or boxes answers in its marking widget; its submit saves the change."""
+    try:
+        if project.label_mode == marks.SPANS:
+            span_input(marks.item_text(data), project.options, value=current, key=f"label-recent-spans-{item_id}",
+                       submit_label="Save change", on_submit=functools.partial(_change_own, project, user, item_id, data=data))
+            return
+        width, height = marks.image_size(data)
+        source = render.image_data_url(data)
+        if source is None:
+            raise ValidationError("its image file is missing or cannot be read")
+    except ValidationError as exc:
+        st.warning(render.text(f"This item cannot be changed here: {exc}."))
+        return
+    st.caption("Correct the boxes; Submit saves the change.")
+    value = box_input(source, width, height, project.options, value=current, key=f"label-recent-boxes-{item_id}")
+    if value is not None:
+        _change_own(project, user, item_id, value, data=data)
+        _rerun_fragment()
 
 
 def _empty_queue_caption(engine: Any, project: Project) -> str:

@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
+from superintendent import marks
 from superintendent.app import resources
 from superintendent.images import DISPLAY_PIXELS, ZOOM_PIXELS, array_to_image, is_image_array, scaled_to
 from superintendent.markdown_text import literal, without_images
+from superintendent.validation import ValidationError
 
 
 def text(value: Any) -> str:
@@ -140,6 +142,80 @@ def thumbnail(data: Any, pixels: int = THUMB_PIXELS) -> str | None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def marks_text(value: Any, label_mode: str, data: Any) -> str:
+    """Spans or boxes as one line of text: ``Ada Lovelace (PER), Zürich (LOC)``, ``2 boxes: cat, dog``; ``[]`` as
+    "nothing to mark", no value as a dash."""
+    if value is None:
+        return "—"
+    if not isinstance(value, list) or not value:
+        return "nothing to mark" if value == [] else str(value)
+    if label_mode == marks.SPANS:
+        try:
+            text = marks.item_text(data)
+        except ValidationError:
+            text = None
+
+        def covered(m: dict) -> str:
+            return text[m["start"]:m["end"]] if text is not None else f"{m.get('start')}-{m.get('end')}"
+        return ", ".join(f"{covered(m)} ({m.get('label')})" for m in value if isinstance(m, dict))
+    labels = ", ".join(str(m.get("label")) for m in value if isinstance(m, dict))
+    return f"{len(value)} box{'es' if len(value) != 1 else ''}: {labels}"
+
+
+def _natural_image(data: Any) -> Image.Image | None:
+    """An image item at its natural size (an array unscaled, a file of the upload folder), or None."""
+    try:
+        if is_image_array(data):
+            return array_to_image(data, size=0)
+        if isinstance(data, dict) and "image_path" in data and (path := _safe_upload_path(str(data["image_path"]))) is not None:
+            with Image.open(path) as opened:
+                return opened.convert("RGBA" if opened.mode in ("RGBA", "LA", "P") else "RGB")
+    except OSError:
+        return None
+    return None
+
+
+def image_data_url(data: Any) -> str | None:
+    """An image item at its natural size as a PNG data URL (for the box widget, which draws boxes in the image's own
+    pixels): an image array as :func:`superintendent.images.array_to_image` shows it but unscaled, an image file of
+    the upload folder as a PNG of its pixels. None for anything else, or a file that is missing or unreadable."""
+    image = _natural_image(data)
+    if image is None:
+        return None
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+BOX_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#0f9ea8", "#c71585", "#808000", "#9a6324", "#000075")
+
+
+def show_boxes(data: Any, boxes: list[dict[str, Any]], options: list[Any], *, caption: str = "") -> None:
+    """An image item with ``boxes`` (image pixels) drawn on it, each in its option's colour with its label: a picture,
+    read only (the Review page shows each labeller's boxes so). The labels are drawn as pixels, never as markup."""
+    image = _natural_image(data)
+    if image is None:
+        st.warning("This item's image is missing or cannot be read.")
+        return
+    shown = scaled_to(image.convert("RGB"), DISPLAY_PIXELS, crisp=max(image.size) <= 64)
+    scale = shown.width / image.width
+    draw = ImageDraw.Draw(shown)
+    font = ImageFont.load_default(size=max(12, shown.width // 40))
+    for box in boxes:
+        index = next((i for i, o in enumerate(options) if o == box.get("label")), len(options))
+        colour = BOX_COLOURS[index % len(BOX_COLOURS)]
+        x0, y0 = box["x"] * scale, box["y"] * scale
+        x1, y1 = x0 + box["width"] * scale, y0 + box["height"] * scale
+        draw.rectangle((x0, y0, x1, y1), outline=colour, width=max(2, shown.width // 200))
+        label = str(box.get("label"))
+        left, top, right, bottom = draw.textbbox((x0, y0), label, font=font)
+        lift = bottom - top + 4
+        y_text = y0 - lift if y0 - lift >= 0 else y0
+        draw.rectangle((x0, y_text, x0 + right - left + 6, y_text + lift), fill=colour)
+        draw.text((x0 + 3, y_text + 2 - (top - y0)), label, fill="white", font=font)
+    st.image(shown, caption=text(caption) if caption else None, output_format="PNG")
 
 
 def content_columns(rows: list[dict[str, Any]]) -> dict[str, Any]:

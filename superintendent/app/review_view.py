@@ -8,16 +8,19 @@ more): a reviewer whose role was taken away a moment ago changes nothing.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from superintendent import queue
+from superintendent import marks, queue
 from superintendent.app import render, resources
+from superintendent.app.box_input import box_input
 from superintendent.app.guard import guarded_action
 from superintendent.app.login import CurrentUser
+from superintendent.app.span_input import span_input
 from superintendent.app.widgets import project_picker
 from superintendent.store import Project, session_scope
 from superintendent.validation import SuperintendentError
@@ -37,9 +40,18 @@ def show_label(value: Any) -> str:
     return str(value)
 
 
+def _shown(project: Project, value: Any, data: Any) -> str:
+    return render.marks_text(value, project.label_mode, data) if marks.is_marks(project.label_mode) else show_label(value)
+
+
 def _correct(project: Project, user: CurrentUser, item_id: int, clear: bool) -> None:
     """A button's callback: check the account and write the correction in one transaction."""
-    value = None if clear else _chosen(project, item_id)
+    _write_correction(project, user, item_id, None if clear else _chosen(project, item_id), clear)
+
+
+def _write_correction(project: Project, user: CurrentUser, item_id: int, value: Any, clear: bool = False,
+                      data: Any = None) -> None:
+    """Check the account and write the correction (or remove it) in one transaction; the outcome as the page's flash."""
 
     def write(s: Session) -> bool:
         if clear:
@@ -54,7 +66,7 @@ def _correct(project: Project, user: CurrentUser, item_id: int, clear: bool) -> 
     if clear:
         message = "Correction removed: the labellers' consensus counts again." if changed else "This item has no correction."
     else:
-        shown = render.text(show_label(value))
+        shown = render.text(_shown(project, value, data))
         message = f"Corrected to {shown}." if changed else f"The item was already corrected to {shown}."
     st.session_state[FLASH] = ("success", message)
 
@@ -112,9 +124,9 @@ def _list(project: Project, filters: dict[str, Any]) -> tuple[queue.ReviewPage, 
         shown = [{
             **({"thumbnail": render.thumbnail(data.get(r.item_id))} if project.data_type == "image" else {}),
             "item": snippets[r.item_id], "id": r.external_id,
-            "labels": "; ".join(f"{g.username}: {show_label(g.label)}" for g in r.annotations),
-            "consensus": show_label(r.consensus) + (" (tie)" if r.tie else ""),
-            "corrected": show_label(r.reviewed), "by": r.reviewed_by or "",
+            "labels": "; ".join(f"{g.username}: {_shown(project, g.label, data.get(r.item_id))}" for g in r.annotations),
+            "consensus": _shown(project, r.consensus, data.get(r.item_id)) + (" (tie)" if r.tie else ""),
+            "corrected": _shown(project, r.reviewed, data.get(r.item_id)), "by": r.reviewed_by or "",
         } for r in page.rows]
         st.dataframe(pd.DataFrame(shown), hide_index=True, width="stretch", column_config=render.content_columns(shown))
     left, middle, right = st.columns([1, 2, 1])
@@ -129,6 +141,22 @@ def _item(project: Project, user: CurrentUser, item_id: int) -> None:
         history = queue.item_history(s, project, item_id)
     st.subheader(render.text(render.snippet(history.data, project.display_columns, 60)), anchor=False)
     st.caption(f"id {render.text(history.external_id)}")
+    if marks.is_marks(project.label_mode):
+        _marks_review(project, user, history, item_id)
+    else:
+        _label_review(project, user, history, item_id)
+    st.write("**History**")
+    if not history.revisions:
+        st.caption("No changes yet: every label is as first given.")
+    else:
+        st.dataframe(pd.DataFrame([{"when (UTC)": r.changed_at, "change": r.kind, "whose label": r.labeller or "corrected label",
+                                    "from": _shown(project, r.old, history.data), "to": _shown(project, r.new, history.data),
+                                    "by": r.changed_by or ""}
+                                   for r in history.revisions]), hide_index=True, width="stretch")
+
+
+def _label_review(project: Project, user: CurrentUser, history: queue.ItemHistory, item_id: int) -> None:
+    """A class-label item: the item beside its labels, consensus, correction."""
     left, right = st.columns([1, 1])
     with left:
         render.show_item(history.data, project.data_type, project.display_columns)
@@ -154,13 +182,61 @@ def _item(project: Project, user: CurrentUser, item_id: int) -> None:
         a.button("Save correction", key="review-save", type="primary", on_click=_correct, args=(project, user, item_id, False))
         b.button("Clear correction", key="review-clear", disabled=history.reviewed is None, on_click=_correct,
                  args=(project, user, item_id, True))
-    st.write("**History**")
-    if not history.revisions:
-        st.caption("No changes yet: every label is as first given.")
+
+
+def _save_marks(project: Project, user: CurrentUser, item_id: int, data: Any, value: list) -> None:
+    """The correction widget's submit (its callback, before the page runs again)."""
+    _write_correction(project, user, item_id, value, data=data)
+
+
+def _draw_marks(project: Project, data: Any, value: Any, key: str) -> None:
+    """Spans or boxes drawn on their item, read only."""
+    if project.label_mode == marks.SPANS:
+        span_input(marks.item_text(data), project.options, value=value or [], key=key, readonly=True)
     else:
-        st.dataframe(pd.DataFrame([{"when (UTC)": r.changed_at, "change": r.kind, "whose label": r.labeller or "corrected label",
-                                    "from": show_label(r.old), "to": show_label(r.new), "by": r.changed_by or ""}
-                                   for r in history.revisions]), hide_index=True, width="stretch")
+        render.show_boxes(data, value or [], project.options)
+
+
+def _marks_review(project: Project, user: CurrentUser, history: queue.ItemHistory, item_id: int) -> None:
+    """A spans or boxes item: each labeller's marks drawn on it, the consensus (a tie flagged), and a widget to correct
+    them (pre-filled with the correction, else the consensus) whose submit saves the correction."""
+    data = history.data
+
+    def said(value: Any) -> str:
+        return render.text(render.marks_text(value, project.label_mode, data))
+
+    for i, given in enumerate(history.annotations):
+        seconds = f" · {given.time_taken:.0f} s" if given.time_taken is not None else ""
+        st.markdown(f"**{render.text(given.username)}** · {said(given.label)} · {given.created_at:%Y-%m-%d %H:%M} UTC{seconds}")
+        _draw_marks(project, data, given.label, key=f"review-marks-{item_id}-{i}")
+    if history.tie:
+        st.warning("A tie: half of the labellers gave some of these marks, half did not. Decide with a correction below.")
+    st.markdown(f"**Consensus** (the marks a majority gave): {said(history.consensus)}")
+    if history.consensus and len(history.annotations) > 1:  # one labeller's marks are drawn above already
+        _draw_marks(project, data, history.consensus, key=f"review-consensus-{item_id}")
+    if history.reviewed is not None:
+        st.markdown(f"**Corrected:** {said(history.reviewed)} "
+                    f"(by {render.text(history.reviewed_by)}, {history.reviewed_at:%Y-%m-%d %H:%M} UTC)")
+    st.markdown(f"**Used for training and export:** {said(history.final)}")
+    current = history.reviewed if history.reviewed is not None else history.consensus
+    st.markdown("**Correct the marks**")
+    if project.label_mode == marks.SPANS:
+        span_input(marks.item_text(data), project.options, value=current or [], key=f"review-correct-{item_id}",
+                   submit_label="Save correction",
+                   on_submit=functools.partial(_save_marks, project, user, item_id, data))
+    else:
+        source = render.image_data_url(data)
+        if source is None:
+            st.warning("This item's image is missing or cannot be read: it cannot be corrected here.")
+        else:
+            width, height = marks.image_size(data)
+            st.caption("Draw the boxes as they should be; Submit saves them as the correction.")
+            value = box_input(source, width, height, project.options, value=current or [], key=f"review-correct-{item_id}")
+            if value is not None:
+                _write_correction(project, user, item_id, value, data=data)
+                st.rerun()
+    st.button("Clear correction", key="review-clear", disabled=history.reviewed is None, on_click=_correct,
+              args=(project, user, item_id, True))
 
 
 def render_page(user: CurrentUser) -> None:
