@@ -139,3 +139,28 @@ def test_your_recent_labels_reads_spans_as_text_and_opens_them_in_the_span_widge
     assert data["spans"] == [{"start": ADA["start"], "end": ADA["end"], "label": 0},
                              {"start": CERN["start"], "end": CERN["end"], "label": 2}]
     assert data["submit_label"] == "Save change"
+
+
+def test_an_uploaded_photo_goes_to_the_box_widget_as_its_own_bytes(tmp_path, monkeypatch):
+    """A JPEG of the upload folder is sent as it is (no decoding and encoding again on every run); an array as a PNG;
+    a path outside the upload folder as nothing."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from superintendent.app import render
+
+    monkeypatch.setenv("SUPERINTENDENT_DATA_DIR", str(tmp_path))
+    photo = tmp_path / "uploads" / "photo.jpg"
+    photo.parent.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(photo, quality=90)
+    url = render.image_data_url({"image_path": str(photo), "name": "photo.jpg", "width": 80, "height": 60})
+    assert url == "data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode("ascii")
+    array_url = render.image_data_url(np.zeros((6, 8), dtype=np.uint8))
+    assert array_url.startswith("data:image/png;base64,")
+    assert Image.open(io.BytesIO(base64.b64decode(array_url.split(",", 1)[1]))).size == (8, 6)
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(photo.read_bytes())
+    assert render.image_data_url({"image_path": str(outside), "name": "x"}) is None

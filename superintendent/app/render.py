@@ -178,9 +178,19 @@ def _natural_image(data: Any) -> Image.Image | None:
 
 
 def image_data_url(data: Any) -> str | None:
-    """An image item at its natural size as a PNG data URL (for the box widget, which draws boxes in the image's own
-    pixels): an image array as :func:`superintendent.images.array_to_image` shows it but unscaled, an image file of
-    the upload folder as a PNG of its pixels. None for anything else, or a file that is missing or unreadable."""
+    """An image item at its natural size as a data URL (for the box widget, which draws boxes in the image's own
+    pixels): an image file of the upload folder as its own bytes (a PNG or JPEG upload is never decoded and encoded
+    again: a 1600 x 1067 photo took 525 ms as a new PNG), an image array as a PNG of what
+    :func:`superintendent.images.array_to_image` shows, unscaled. None for anything else, or a file that is missing
+    or unreadable."""
+    if isinstance(data, dict) and "image_path" in data:
+        path = _safe_upload_path(str(data["image_path"]))
+        kind = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}.get(path.suffix.lower()) if path else None
+        if path is not None and kind is not None:
+            try:
+                return f"data:{kind};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+            except OSError:
+                return None
     image = _natural_image(data)
     if image is None:
         return None
