@@ -307,10 +307,15 @@ class ProjectSettings(BaseModel):
 
 # The model a new project gets unless the admin picks another one or "no model" (names of superintendent.learning.MODEL_PRESETS).
 DEFAULT_MODEL_PRESETS = {"image": "logistic_regression", "text": "tfidf_logistic_regression", "tabular": "gradient_boosting"}
+# By kind first: a spans project gets the token model whatever its data type; a boxes project has no in-app model (None).
+DEFAULT_MARK_PRESETS = {"spans": "token_crf", "boxes": None}
 
 
-def default_model_preset(data_type: str) -> str | None:
-    """The model preset that suits a data type (images, text, tables); None for 'any', whose items may be anything."""
+def default_model_preset(data_type: str, label_mode: str = "single") -> str | None:
+    """The model preset that suits a project's kind and data type: spans -> the token model, boxes -> none (no in-app
+    model), else by data type (images, text, tables); None for 'any', whose items may be anything."""
+    if label_mode in DEFAULT_MARK_PRESETS:
+        return DEFAULT_MARK_PRESETS[label_mode]
     return DEFAULT_MODEL_PRESETS.get(data_type)
 
 

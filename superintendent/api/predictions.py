@@ -1,14 +1,20 @@
 """Predictions from a model outside the app (a detector, an LLM, a model trained on a GPU box), stored as hints.
 
 Each prediction names an item (``item_id`` or ``external_id``) and gives
-either per-label probabilities or a label with a confidence. They become the
-items' hints (the guess, its confidence and the top guesses labellers see
-when the project shows hints), exactly as an in-app retrain stores its own.
-A project without an in-app model also takes them as the acquisition input:
-the items are put in the order the project's acquisition function gives
-(:func:`superintendent.al.acquisition.acquisition_scores`), ahead of the rest.
-The model's name and version are kept in the audit log entry of the upload;
-the next in-app retrain, if any, replaces the hints.
+per-label probabilities or a label with a confidence (classification
+projects), or ``marks`` (spans and boxes projects: the item's spans or boxes,
+each with a ``score`` from 0 to 1, checked against the item as a labeller's
+marks are: :func:`superintendent.marks.check_marks`). They become the items'
+hints (the guess, its confidence and the top guesses labellers see when the
+project shows hints; for marks: the marks pre-filled, the item's lowest mark
+score, each mark's label and score), exactly as an in-app retrain stores its
+own. A project without an in-app model also takes them as the acquisition
+input: the items are put in the order the project's acquisition function
+gives (:func:`superintendent.al.acquisition.acquisition_scores`), or, for
+marks, by their lowest mark score, least sure first
+(:mod:`superintendent.learning.mark_hints`), ahead of the rest. The model's
+name and version are kept in the audit log entry of the upload; the next
+in-app retrain, if any, replaces the hints.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.engine import Engine
 
 from superintendent import audit, queue
 from superintendent.al.acquisition import acquisition_scores, visiting_order
 from superintendent.api.common import Route, caller, engine, project_for, require
-from superintendent.api.schemas import Strict
+from superintendent.api.schemas import PredictedMark, Strict
+from superintendent.learning.mark_hints import hint_of, lowest_first, lowest_score
+from superintendent.learning.presets import has_in_app_model
+from superintendent.marks import SPANS, check_marks, is_marks
 from superintendent.queue.priorities import lowest_priority, set_hints
 from superintendent.store import Project, session_scope
 from superintendent.tokens import TokenUser
@@ -39,13 +49,19 @@ class Prediction(Strict):
     probabilities: dict[str, float] | None = Field(default=None, description="{label: probability}; they may sum to less than 1")
     label: Any = Field(default=None, description="The guess, if no probabilities are given")
     confidence: float | None = Field(default=None, ge=0, le=1, description="With ``label``: how sure the model is (default 1)")
+    marks: list[PredictedMark] | None = Field(default=None, max_length=1000, description=(
+        "Spans and boxes projects: the item's predicted spans or boxes, each with a score (empty: nothing to mark)"))
 
     @model_validator(mode="after")
     def _one_of_each(self) -> Prediction:
         if (self.item_id is None) == (self.external_id is None):
             raise ValueError("name the item by item_id or by external_id (one of the two)")
+        if self.marks is not None:
+            if self.probabilities is not None or self.label is not None or self.confidence is not None:
+                raise ValueError("give marks (spans and boxes projects) or probabilities or a label, not several")
+            return self
         if (self.probabilities is None) == (self.label is None):
-            raise ValueError("give probabilities or a label (one of the two)")
+            raise ValueError("give probabilities or a label (one of the two), or marks for a spans or boxes project")
         if self.probabilities is not None:
             values = list(self.probabilities.values())
             if not values or any(not 0 <= p <= 1 for p in values) or sum(values) > 1 + 1e-6:
@@ -74,6 +90,21 @@ def _guesses(project: Project, p: Prediction) -> list[tuple[Any, float]]:
     else:
         pairs = [(label(p.label), 1.0 if p.confidence is None else float(p.confidence))]
     return sorted(pairs, key=lambda pair: -pair[1])
+
+
+def _marks(project: Project, p: Prediction, data: Any, where: str) -> list[dict[str, Any]]:
+    """The prediction's marks checked against the item (:func:`superintendent.marks.check_marks`), each with its score."""
+    if p.marks is None:
+        raise ValidationError(f"{where}: project {project.name!r} is a {project.label_mode} project: send marks, a list of "
+                              f"{project.label_mode} with a score each, not a label or probabilities; nothing was stored")
+    given = [m.model_dump(exclude_none=True) for m in p.marks]
+    if project.label_mode == SPANS:  # the check sorts spans by position: sort first, so each score stays with its span
+        given.sort(key=lambda m: (m.get("start", 0), m.get("end", 0)))
+    try:
+        checked = check_marks([{k: v for k, v in m.items() if k != "score"} for m in given], project.label_mode, data, project.options)
+    except ValidationError as exc:
+        raise ValidationError(f"{where}: {exc}; nothing was stored") from None
+    return [{**mark, "score": float(m.get("score", 1.0))} for mark, m in zip(checked, given)]
 
 
 def _item_ids(session, project: Project, given: list[Prediction]) -> list[int]:  # noqa: ANN001
@@ -109,16 +140,32 @@ def _order(project: Project, guesses: list[list[tuple[Any, float]]]) -> np.ndarr
 @router.post("/projects/{project_id}/predictions", response_model=Stored, summary="Store an outside model's predictions (admins)")
 def predictions(request: Request, project_id: int, body: Predictions, user: Caller) -> Stored:
     """Shown as hints where the project shows hints; the queue order follows them when the project has no in-app model."""
+    return store_predictions(engine(request), user, project_id, body)
+
+
+def store_predictions(eng: Engine, user: TokenUser, project_id: int, body: Predictions) -> Stored:
+    """The route's work, for any caller that has checked who ``user`` is: all the predictions checked, then stored
+    (hints, and the queue order where the project has no in-app model), or none with a message."""
     require(user, "retrain")
-    eng = engine(request)
     with session_scope(eng) as s:
         project = project_for(s, user, project_id)
-        guesses = [_guesses(project, p) for p in body.predictions]
         ids = _item_ids(s, project, body.predictions)
-        reorder = not (project.model_preset or project.model_factory)
-        hints, confidence, tops = [g[0][0] for g in guesses], [g[0][1] for g in guesses], [g[:TOP] for g in guesses]
+        reorder = not has_in_app_model(project)
+        if is_marks(project.label_mode):
+            data = queue.items_data(s, project, ids)
+            marks = [_marks(project, p, data[i], f"prediction {n + 1} (item {p.external_id or i!r})")
+                     for n, (p, i) in enumerate(zip(body.predictions, ids))]
+            hints, tops = map(list, zip(*(hint_of(m) for m in marks)))
+            confidence = [lowest_score(m) for m in marks]
+        else:
+            if (given := next((n for n, p in enumerate(body.predictions) if p.marks is not None), None)) is not None:
+                raise ValidationError(f"prediction {given + 1}: project {project.name!r} gives one label per item: send "
+                                      "probabilities or a label, not marks; nothing was stored")
+            guesses = [_guesses(project, p) for p in body.predictions]
+            hints, confidence, tops = [g[0][0] for g in guesses], [g[0][1] for g in guesses], [g[:TOP] for g in guesses]
         if reorder:
-            order = _order(project, guesses)
+            order = (lowest_first(confidence, shuffle_prop=project.shuffle_prop, rng=0) if is_marks(project.label_mode)
+                     else _order(project, guesses))
             floor = lowest_priority(s, project)
             priorities = min(0.0, floor if floor is not None else 0.0) - len(order) + np.arange(len(order), dtype=float)
         else:

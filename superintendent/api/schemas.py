@@ -17,6 +17,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PredictedMark(Strict):
+    """One predicted span (``start``, ``end``) or box (``x``, ``y``, ``width``, ``height``), its label and score."""
+
+    label: Any = Field(description="One of the project's options")
+    score: float | None = Field(default=None, ge=0, le=1, description="How sure the model is of this mark (default 1)")
+    start: int | None = Field(default=None, description="Spans: first character (offset into the item's text)")
+    end: int | None = Field(default=None, description="Spans: end character, exclusive")
+    text: str | None = Field(default=None, description="Spans, optional: the covered characters, checked against the item")
+    x: float | None = Field(default=None, description="Boxes: left edge in image pixels")
+    y: float | None = Field(default=None, description="Boxes: top edge in image pixels (origin top left)")
+    width: float | None = Field(default=None, description="Boxes: width in pixels")
+    height: float | None = Field(default=None, description="Boxes: height in pixels")
+
+
 class Error(BaseModel):
     error: str = Field(description="What went wrong and what to do, in one line.")
     fields: list[dict[str, str]] | None = Field(default=None, description="422: each bad field and its message.")

@@ -3,6 +3,11 @@
 * :mod:`~superintendent.learning.presets`: the models (presets, factories named by import path) and the features they see;
 * :mod:`~superintendent.learning.evaluation`: cross-validated scores and per-class figures;
 * :mod:`~superintendent.learning.retrain`: :func:`run_retrain`, one retrain of one project as named phases;
+* :mod:`~superintendent.learning.marks_retrain`: the same for spans and boxes projects (routed there by ``run_retrain``);
+* :mod:`~superintendent.learning.spans`: :class:`SpanModel`, the token model (a CRF over BIO tags) of spans projects;
+* :mod:`~superintendent.learning.mark_hints`: predicted marks as hints, and the queue order by their lowest score;
+* :mod:`~superintendent.learning.span_data`: a span set known by construction (tests and ``bench/span_learning.py``);
+* :mod:`~superintendent.learning.writing`: the head of a retrain's order and its priorities;
 * :mod:`~superintendent.learning.runs`: every query on model runs.
 
 The maths (acquisition functions, diversity, the stopping signal) is in
@@ -27,6 +32,7 @@ from superintendent.learning.presets import (
     stack_features,
 )
 from superintendent.learning.runs import latest_runs
+from superintendent.learning.spans import SpanModel
 from superintendent.learning.retrain import RetrainOptions, guesses, run_retrain, top_guesses
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "Evaluation",
     "Preprocess",
     "RetrainOptions",
+    "SpanModel",
     "default_evaluation",
     "guesses",
     "identity_preprocess",

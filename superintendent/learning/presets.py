@@ -19,12 +19,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.multioutput import MultiOutputClassifier
 
+from superintendent.learning.spans import SpanModel
 from superintendent.store import Project
 from superintendent.validation import ValidationError
 
 __all__ = [
-    "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "SMALL_DATA_LABELS", "OptionModel", "Preprocess", "SmallDataStage", "identity_preprocess",
-    "load_factory", "make_preset", "model_features", "model_for_project", "model_view", "stack_features",
+    "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "PRESET_LABEL_MODES", "SMALL_DATA_LABELS", "SPAN_PRESET", "OptionModel", "Preprocess",
+    "SmallDataStage", "has_in_app_model", "identity_preprocess", "load_factory", "make_preset", "model_features", "model_for_project",
+    "model_view", "preset_misfit", "stack_features",
 ]
 
 Preprocess = Callable[[Any, Any], tuple[Any, Any]]
@@ -153,18 +155,46 @@ def make_preset(name: str) -> BaseEstimator:
     if name == "tfidf_logistic_regression":  # balanced class weights: with 20 short texts the intercept no longer outvotes the words
         return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
                              LogisticRegression(max_iter=2000, class_weight="balanced"))
+    if name == SPAN_PRESET:
+        return SpanModel()
     if name == "gradient_boosting":
         return make_pipeline(FunctionTransformer(_as_frame), SmallDataStage(
             small=_table_small(), large=HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100)))
     raise ValidationError(f"unknown model preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
 
 
+SPAN_PRESET = "token_crf"
 MODEL_PRESETS = {
     "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
     "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
     "gradient_boosting": (f"Logistic regression below {SMALL_DATA_LABELS} labels, then histogram gradient boosting trees (table rows; "
                           "handles categories and missing values)"),
+    SPAN_PRESET: "Spans projects: a CRF over the text's tokens (word, shape, neighbours) that predicts the marked spans",
 }
+# The project kinds (label modes) each preset suits; a boxes project has no in-app preset (a model factory, or predictions
+# uploaded through the HTTP API).
+PRESET_LABEL_MODES = {"logistic_regression": ("single", "multi"), "tfidf_logistic_regression": ("single", "multi"),
+                      "gradient_boosting": ("single", "multi"), SPAN_PRESET: ("spans",)}
+
+
+def preset_misfit(name: str, label_mode: str) -> str | None:
+    """Why preset ``name`` cannot serve a ``label_mode`` project (what to choose instead), or None when it can."""
+    modes = PRESET_LABEL_MODES.get(name)
+    if modes is None or label_mode in modes:
+        return None
+    fitting = [p for p, m in PRESET_LABEL_MODES.items() if label_mode in m]
+    what = "marks spans in a text" if name == SPAN_PRESET else "gives one label per item"
+    instead = (f"choose {', '.join(map(repr, fitting))}" if fitting else
+               "there is no in-app model for boxes: upload a detector's predictions (HTTP API: POST /api/v1/projects/{id}/predictions) "
+               "or have an admin set a model factory")
+    return f"model preset {name!r} {what}; a {label_mode} project cannot use it: {instead}"
+
+
+def has_in_app_model(project: Project) -> bool:
+    """Whether a retrain of the project fits a model of its own (a factory, or a preset that suits its kind)."""
+    if project.model_factory:
+        return True
+    return bool(project.model_preset) and preset_misfit(project.model_preset, project.label_mode) is None
 
 
 def load_factory(path: str) -> Callable[[], BaseEstimator]:
@@ -182,10 +212,13 @@ def load_factory(path: str) -> Callable[[], BaseEstimator]:
 
 
 def model_for_project(project: Project) -> BaseEstimator | None:
-    """The model a project's settings name (factory path first, then preset), or None."""
+    """The model a project's settings name (factory path first, then preset), or None; :class:`ValidationError` when the
+    preset does not suit the project's kind (a classification preset on a spans project, ...)."""
     if project.model_factory:
         return load_factory(project.model_factory)()
     if project.model_preset:
+        if (misfit := preset_misfit(project.model_preset, project.label_mode)) is not None:
+            raise ValidationError(misfit)
         return make_preset(project.model_preset)
     return None
 

@@ -28,10 +28,12 @@ from superintendent.al import stopping
 from superintendent.al.acquisition import acquisition_scores, get_acquisition_function, split_name, visiting_order
 from superintendent.al.diversity import DEFAULT_CANDIDATES, DEFAULT_WINDOW, TopCandidates
 from superintendent.config import get_settings
-from superintendent.learning import runs
+from superintendent.learning import marks_retrain, runs
 from superintendent.learning.evaluation import EvalMethod, Evaluation, evaluate
 from superintendent.learning.presets import (OptionModel, Preprocess, identity_preprocess, model_features, model_for_project, model_view,
                                              stack_features)
+from superintendent.learning.writing import head_priorities
+from superintendent.marks import is_marks
 from superintendent.store import ModelRun, Project, RunStatus, session_scope
 from superintendent.validation import ValidationError
 
@@ -345,21 +347,11 @@ def _head_guesses(engine: Engine, project: Project, fitted: _Fitted, setup: _Set
 
 def _write_priorities(engine: Engine, project: Project, predictions: _Predictions, order: np.ndarray, fitted: _Fitted,
                       setup: _Setup, batch_size: int) -> int:
-    """New priorities (the order's positions), and with them the model's guesses, their confidence and top guesses.
-
-    Only the head of the order is written, at most ``rank_write_limit`` items (the ones labellers reach before
-    the next retrain), with priorities below every open item's, so they are served first; the rest keep their
-    earlier order behind them. A project within the limit gets its whole order, as positions 0, 1, 2, ...
-    Guesses are made and written for those items only. Returns how many items were given a new place.
+    """New priorities for the head of the order (:func:`~superintendent.learning.writing.head_priorities`), and with
+    them the model's guesses, their confidence and top guesses, made and written for those items only. Returns how many
+    items were given a new place.
     """
-    limit = get_settings().rank_write_limit
-    if len(order) > limit:
-        order = order[:limit]
-        with session_scope(engine, write=False) as s:
-            floor = queue.lowest_priority(s, project)
-        priorities = min(0.0, floor if floor is not None else 0.0) - len(order) + np.arange(len(order), dtype=float)
-    else:
-        priorities = np.arange(len(order), dtype=float)
+    order, priorities = head_priorities(engine, project, order)
     ids = predictions.ids[order]
     if fitted.classes is not None:
         kept, hints, confidence, tops = _head_guesses(engine, project, fitted, setup, ids, batch_size)
@@ -402,8 +394,16 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
                             acquisition_function=_acquisition_name(opts.acquisition_function or project.acquisition_function))
     clock = _PhaseClock(opts.progress)
     try:
+        if is_marks(project.label_mode):  # spans / boxes: a model of marks, ordered by its doubt (marks_retrain)
+            return marks_retrain.run_marks_retrain(
+                engine, project, run_id, clock, model=opts.model, rng=opts.rng,
+                shuffle_prop=project.shuffle_prop if opts.shuffle_prop is None else opts.shuffle_prop,
+                batch_size=opts.batch_size or get_settings().predict_batch_size)
         setup = _setup(project, opts)
-        model = opts.model if opts.model is not None else model_for_project(project)
+        try:
+            model = opts.model if opts.model is not None else model_for_project(project)
+        except ValidationError as exc:  # a preset that does not suit the project's kind: nothing to learn with, say what to set
+            return runs.finish_run(engine, run_id, status=RunStatus.skipped.value, message=str(exc))
         if model is None:
             return runs.finish_run(engine, run_id, status=RunStatus.skipped.value, message=NO_MODEL)
         labelled = _read_labelled(engine, project)
