@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from superintendent import queue
 from superintendent.learning import runs
+from superintendent.learning.presets import has_in_app_model
 from superintendent.learning.retrain import RetrainOptions, run_retrain
 from superintendent.store import ModelRun, Project, session_scope, utcnow
 from superintendent.retrain_lock import _LOCK_NAMESPACE, retrain_lock  # noqa: F401 - re-exported: the lock's old home
@@ -200,10 +201,11 @@ class Schedule:
 
 def project_schedule(engine: Engine, project: Project, now: dt.datetime | None = None) -> Schedule:
     """A project retrains by itself when ``retrain_interval_seconds`` passed since its last run
-    and ``retrain_interval_n_labels`` (at least 1) new labels came in; it needs a model preset or factory."""
+    and ``retrain_interval_n_labels`` (at least 1) new labels came in; it needs a model of its own (a preset that suits its
+    kind, or a factory: :func:`~superintendent.learning.presets.has_in_app_model`)."""
     now = now or utcnow()
     every, n_needed = project.retrain_interval_seconds, max(1, project.retrain_interval_n_labels)
-    if not (project.model_preset or project.model_factory) or (every is None and project.retrain_interval_n_labels == 0):
+    if not has_in_app_model(project) or (every is None and project.retrain_interval_n_labels == 0):
         return Schedule(False, False, None, 0, "no automatic retraining (set a model and a retrain interval on the Admin page)")
     with session_scope(engine, write=False) as s:
         labelled = queue.count_labelled(s, project)
@@ -231,7 +233,7 @@ def retrain_due_projects(engine: Engine, interval_n_labels: int | None = None) -
     for project in projects:
         if interval_n_labels is None:
             run = retrain_project(engine, project, options) if project_schedule(engine, project).due else None
-        elif project.model_preset or project.model_factory:
+        elif has_in_app_model(project):
             run = retrain_if_due(engine, project.id, interval_n_labels, options)
         else:
             run = None

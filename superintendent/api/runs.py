@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from superintendent.api.common import Route, PAGE_DEFAULT, PAGE_MAX, ApiError, caller, decode_cursor, engine, is_id, page, project_for, require
 from superintendent.api.schemas import RunOut, RunPage
 from superintendent.learning import model_for_project
+from superintendent.learning.presets import has_in_app_model
 from superintendent.learning.runs import latest_run, latest_runs
 from superintendent.retrain_requests import request_retrain
 from superintendent.store import session_scope
@@ -50,9 +51,9 @@ def retrain(request: Request, project_id: int, user: Caller) -> dict:
     eng = engine(request)
     with session_scope(eng, write=False) as s:
         project = project_for(s, user, project_id)
-    if model_for_project(project) is None:
-        raise ApiError(422, f"project {project.name!r} has no model preset or factory; set one on the Admin page "
-                            "(or PATCH the project's model_preset)")
+    if model_for_project(project) is None or not has_in_app_model(project):
+        raise ApiError(422, f"project {project.name!r} has no model of its own (a preset that suits its kind, or a factory); "
+                            "set one on the Admin page (or PATCH the project's model_preset)")
     started = request_retrain(eng, project, requested_by=user.username)
     if started.job is None:
         by = f" (started by {started.running.by})" if started.running is not None and started.running.by else ""

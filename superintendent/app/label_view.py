@@ -29,7 +29,8 @@ from superintendent.app.login import CurrentUser
 from superintendent.app.span_input import span_input
 from superintendent.app.widgets import project_picker
 from superintendent.hints import HELP as HINT_HELP
-from superintendent.hints import hint_caption
+from superintendent.hints import hint_caption, hint_help
+from superintendent.learning.presets import has_in_app_model
 from superintendent.orchestration import project_schedule
 from superintendent.queue import Action
 from superintendent.store import Project, session_scope
@@ -200,6 +201,8 @@ def _mark_item(project: Project, user: CurrentUser, task: Any) -> None:
     """A spans or boxes item: the marking widget (pre-filled with the model's suggestion where hints are on); its
     submit goes through :func:`_act` like a label button's click."""
     hint = _marks_hint(project, task)
+    if hint is not None and (caption := hint_caption(project, task)) is not None:  # each suggested mark with its score
+        st.caption(caption, help=hint_help(project))
     with st.container(key="label-item"):
         try:
             if project.label_mode == marks.SPANS:
@@ -211,9 +214,6 @@ def _mark_item(project: Project, user: CurrentUser, task: Any) -> None:
             source = render.image_data_url(task.data)
             if source is None:
                 raise ValidationError("this item's image file is missing or cannot be read")
-            if hint is not None:
-                st.caption("The boxes drawn are the model's suggestion: check each one, correct it, then submit.",
-                           help=HINT_HELP)
             box_input(source, width, height, project.options, value=hint, key=f"label-boxes-{task.item_id}",
                       on_submit=functools.partial(_submit_marks, project, user.id, task.item_id))
         except ValidationError as exc:
@@ -337,7 +337,7 @@ def _change_own_marks(project: Project, user: CurrentUser, item_id: int, data: A
 
 def _empty_queue_caption(engine: Any, project: Project) -> str:
     """Why the queue may refill: a model's retrain schedule, or that this project has no model."""
-    if not (project.model_preset or project.model_factory):
+    if not has_in_app_model(project):
         return "This project has no model: the queue keeps its order. New items appear when an admin uploads them."
     return f"The model reorders the queue by itself: {project_schedule(engine, project).description}."
 

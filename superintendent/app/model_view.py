@@ -173,8 +173,13 @@ def render_page(user: CurrentUser) -> None:
     engine = resources.engine()
     schedule = project_schedule(engine, project)
     model_name = project.model_factory or MODEL_PRESETS.get(project.model_preset or "", "none set")
-    st.markdown(f"**Model:** {render.text(model_name)}  \n**Acquisition function:** {render.text(project.acquisition_function)} "
-                f"(shuffle {project.shuffle_prop:.0%})  \n**Schedule:** {schedule.description}")
+    if project.label_mode == "spans":  # the acquisition function is a classification setting: spans have their own order
+        order = "the model's doubt per text (its words' tag entropy, added up); score: entity F1"
+    elif project.label_mode == "boxes":
+        order = "the lowest score among an item's predicted boxes, least sure first"
+    else:
+        order = f"{render.text(project.acquisition_function)} (shuffle {project.shuffle_prop:.0%})"
+    st.markdown(f"**Model:** {render.text(model_name)}  \n**Queue order:** {order}  \n**Schedule:** {schedule.description}")
     if user.can("retrain"):
         if st.button("Retrain now", key="model-retrain", type="primary"):
             try:
