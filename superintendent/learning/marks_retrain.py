@@ -36,7 +36,7 @@ from superintendent.learning import runs
 from superintendent.learning.mark_hints import hint_of, lowest_score
 from superintendent.learning.presets import model_for_project
 from superintendent.learning.spans import SpanModel, cross_validated_f1, per_label_f1, texts_of
-from superintendent.learning.writing import head_priorities
+from superintendent.learning.writing import head_priorities, item_batches
 from superintendent.store import ModelRun, Project, RunStatus, session_scope
 from superintendent.validation import ValidationError
 
@@ -175,14 +175,8 @@ def _write_head(engine: Engine, project: Project, model: Any, ids: np.ndarray, o
     order, priorities = head_priorities(engine, project, order)
     head = ids[order]
     kept, hints, confidence, tops = [], [], [], []
-    for start in range(0, len(head), batch_size):
-        chunk = head[start:start + batch_size].tolist()
-        with session_scope(engine, write=False) as s:
-            data = queue.items_data(s, project, chunk)
-        chunk = [i for i in chunk if i in data]  # an item deleted meanwhile is left out
-        if not chunk:
-            continue
-        found = _analyse(model, [data[i] for i in chunk])
+    for chunk, contents in item_batches(engine, project, head, batch_size):
+        found = _analyse(model, contents)
         for marks in found.marks:
             plain, top = hint_of(marks)
             hints.append(plain)

@@ -32,7 +32,7 @@ from superintendent.learning import marks_retrain, runs
 from superintendent.learning.evaluation import EvalMethod, Evaluation, evaluate
 from superintendent.learning.presets import (OptionModel, Preprocess, identity_preprocess, model_features, model_for_project, model_view,
                                              stack_features)
-from superintendent.learning.writing import head_priorities
+from superintendent.learning.writing import head_priorities, item_batches
 from superintendent.marks import is_marks
 from superintendent.store import ModelRun, Project, RunStatus, session_scope
 from superintendent.validation import ValidationError
@@ -328,14 +328,8 @@ def _head_guesses(engine: Engine, project: Project, fitted: _Fitted, setup: _Set
     """The model's guesses for the items about to be shown (the head of the order): those items predicted once more,
     so a retrain keeps no per-item guess for the whole project. Returns (ids still there, guesses, confidences, top guesses)."""
     kept, hints, confidence, tops = [], [], [], []
-    for start in range(0, len(ids), batch_size):
-        chunk = ids[start:start + batch_size].tolist()
-        with session_scope(engine, write=False) as s:
-            data = queue.items_data(s, project, chunk)
-        chunk = [i for i in chunk if i in data]  # an item deleted meanwhile is left out
-        if not chunk:
-            continue
-        xb, _ = setup.preprocess(model_view(stack_features([data[i] for i in chunk]), project), None)
+    for chunk, contents in item_batches(engine, project, ids, batch_size):
+        xb, _ = setup.preprocess(model_view(stack_features(contents), project), None)
         proba = _predict_proba(fitted.model, xb, setup.multi)
         batch_hints, batch_confidence = guesses(proba, fitted.classes, setup.multi, fitted.learned)
         kept.extend(chunk)

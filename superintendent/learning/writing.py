@@ -6,6 +6,9 @@ Shared by the retrain of classification projects (:mod:`~superintendent.learning
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 from sqlalchemy.engine import Engine
 
@@ -13,7 +16,7 @@ from superintendent import queue
 from superintendent.config import get_settings
 from superintendent.store import Project, session_scope
 
-__all__ = ["head_priorities"]
+__all__ = ["head_priorities", "item_batches"]
 
 
 def head_priorities(engine: Engine, project: Project, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -30,3 +33,15 @@ def head_priorities(engine: Engine, project: Project, order: np.ndarray) -> tupl
             floor = queue.lowest_priority(s, project)
         return order, min(0.0, floor if floor is not None else 0.0) - len(order) + np.arange(len(order), dtype=float)
     return order, np.arange(len(order), dtype=float)
+
+
+def item_batches(engine: Engine, project: Project, ids: np.ndarray, batch_size: int) -> Iterator[tuple[list[int], list[Any]]]:
+    """The items ``ids`` of the project, read and decoded ``batch_size`` at a time: (ids still there, their contents);
+    an item deleted meanwhile is left out. Memory stays that of one batch however long the head of the order is."""
+    for start in range(0, len(ids), batch_size):
+        chunk = np.asarray(ids[start:start + batch_size]).tolist()
+        with session_scope(engine, write=False) as s:
+            data = queue.items_data(s, project, chunk)
+        chunk = [i for i in chunk if i in data]
+        if chunk:
+            yield chunk, [data[i] for i in chunk]
