@@ -184,7 +184,8 @@ class ProjectSettings(BaseModel):
             if self.allow_free_text:
                 raise ValueError(f"a {self.label_mode} project's marks take one of its options: allow_free_text must be off")
             if self.data_type not in (kind, "any"):
-                raise ValueError(f"a {self.label_mode} project labels {kind} items: data_type must be '{kind}' (or 'any'); got {self.data_type!r}")
+                raise ValueError(f"a {self.label_mode} project labels {kind} items: its data type (data_type) must be '{kind}' "
+                                 f"(or 'any'); got {self.data_type!r}")
         return self
 
     @model_validator(mode="after")

@@ -27,7 +27,7 @@ def test_an_admin_creates_a_spans_project_and_sees_its_export_formats(app_env):
                              "Text spans (mark parts of a text)", "Image boxes (draw boxes on an image)"]
     _create(at, "boxes-on-text", "boxes", "text", "cat")
     shown = [e.replace("\\", "") for e in errors(at)]  # the message is escaped for Markdown (render.text)
-    assert any("a boxes project labels image items: data_type must be 'image'" in e for e in shown), shown
+    assert any("a boxes project labels image items: its data type (data_type) must be 'image'" in e for e in shown), shown
     _create(at, "ner", "spans", "text", "PER, LOC\nORG")
     assert errors(at) == []
     assert any("Project 'ner' saved." in s.value for s in at.success)

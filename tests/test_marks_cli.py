@@ -81,7 +81,7 @@ def test_a_boxes_project_from_a_label_studio_zip_to_yolo(db, capsys, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (("--kind", "spans"), "a spans project needs its options"),
-    (("--kind", "boxes", "--options", "cat", "--data-type", "text"), "a boxes project labels image items: data_type must be 'image'"),
+    (("--kind", "boxes", "--options", "cat", "--data-type", "text"), "a boxes project labels image items: its data type (data_type) must be 'image'"),
     (("--kind", "spans", "--options", "PER", "--allow-free-text"), "allow_free_text must be off"),
 ], ids=["no-options", "wrong-data-type", "free-text"])
 def test_wrong_combinations_are_refused_with_the_settings_message(db, capsys, args, message):
