@@ -59,6 +59,17 @@ def test_the_label_page_draws_the_span_widget_prefilled_with_the_models_spans(ap
     assert widget_data(at, f"label-spans-{ids[1]}")["spans"] == []
 
 
+def test_a_model_that_found_nothing_suggests_nothing_to_mark(app_env):
+    add_user(app_env, "boss", role="admin")
+    project, ids = spans_project(app_env, [TEXT], show_hints=True)
+    with session_scope(app_env) as s:
+        queue.set_hints(s, project, [ids[0]], [[]], [0.9], [[]])
+    at = logged_in("boss")
+    data = widget_data(at, f"label-spans-{ids[0]}")
+    assert data["spans"] == [] and data["suggested"] is True
+    assert any("Model's suggestion, pre-filled: nothing to mark (90% sure)" in c.value for c in at.caption)
+
+
 def test_hints_stay_out_of_the_span_widget_where_the_project_hides_them(app_env):
     add_user(app_env, "boss", role="admin")
     project, ids = spans_project(app_env, [TEXT], show_hints=False)

@@ -194,7 +194,7 @@ def _labelling(project: Project, user: CurrentUser) -> None:
 def _marks_hint(project: Project, task: Any) -> list | None:
     """The model's spans or boxes for this item, to pre-fill the widget: only where the project shows hints."""
     hint = task.hint
-    return hint if project.show_hints and isinstance(hint, list) and hint else None
+    return hint if project.show_hints and isinstance(hint, list) else None  # [] too: the model found nothing to mark
 
 
 def _mark_item(project: Project, user: CurrentUser, task: Any) -> None:
