@@ -110,7 +110,7 @@ def import_prepared(engine: Engine, project: Project | str | int, prepared: Prep
     A value the database cannot store is a :class:`ValidationError` too
     (checked first where possible, never a database traceback).
     """
-    items = list(prepared.items)
+    items = prepared.items  # a sequence: table rows are made a chunk at a time (ingest.tables.TableRows)
     n = len(items)
     if prepared.external_ids is not None:
         ids = [str(e) for e in prepared.external_ids]
@@ -141,7 +141,7 @@ def import_prepared(engine: Engine, project: Project | str | int, prepared: Prep
         raise ValidationError(f"the database refused a value of this upload ({first}); nothing was imported") from None
 
 
-def _write(engine: Engine, project: Project | str | int, prepared: PreparedImport, items: list[Any], ids: list[str],
+def _write(engine: Engine, project: Project | str | int, prepared: PreparedImport, items: Sequence[Any], ids: list[str],
            progress: Callable[[float], Any] | None, n_chunks: int, user_map: UserMap | None) -> queue.AddResult:
     n = len(items)
     labels = prepared.labels
@@ -159,11 +159,12 @@ def _write(engine: Engine, project: Project | str | int, prepared: PreparedImpor
                 raise ValidationError(f"the fields of the upload's rows ({shown}) cannot be the project's columns: {exc}; "
                                       "nothing was imported") from None
         if labels is not None:
+            marks = is_marks(proj.label_mode)  # only marks are checked against their item: a class label needs no row made
             for row, value in enumerate(labels, 1):
                 if value is None:
                     continue
                 try:
-                    _check_label(proj, value, items[row - 1])
+                    _check_label(proj, value, items[row - 1] if marks else _NO_ITEM)
                 except ValidationError as exc:
                     raise ValidationError(f"item {row}: {exc}; nothing was imported") from None
         if prepared.annotations is None and user_map:

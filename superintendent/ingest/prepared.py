@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -106,7 +107,7 @@ class Prediction:
 class PreparedImport:
     """A checked upload, ready for :func:`superintendent.importing.import_prepared`."""
 
-    items: list[Any]
+    items: Sequence[Any]  # a list, or a table's rows made a chunk at a time (ingest.tables.TableRows)
     external_ids: list[str] | None
     labels: list[Any] | None
     preview: pd.DataFrame
