@@ -494,3 +494,12 @@ def test_display_and_model_columns_are_kept_apart(tmp_path):
     assert (project.display_columns, project.model_columns) == (["shown"], ["feature"])
     x = learning.model_view(learning.stack_features(features), project)
     assert list(x.columns) == ["feature"]
+
+
+def test_repeated_ids_of_a_table_are_named_with_their_rows():
+    data = b"id,text\na,one\nb,two\na,three\nc,four\nb,five\nb,six\n"
+    with pytest.raises(ValidationError) as caught:
+        ingest.prepare_upload("t.csv", data, plan=TablePlan(["text"], ["text"], None, "id"))
+    assert str(caught.value) == ("the id column 'id' must hold a different id in every row; 2 id(s) repeat: "
+                                 "'a' (data rows 1, 3); 'b' (data rows 2, 5, 6)")
+    assert len(ingest.prepare_upload("t.csv", b"id,text\na,one\nb,two\n", plan=TablePlan(["text"], ["text"], None, "id")).items) == 2

@@ -334,10 +334,11 @@ def _external_ids(series: pd.Series, column: str) -> list[str]:
                               "or choose no id column (the ids are then the row numbers)")
     if long:
         raise ValidationError(f"the id column {column!r} has ids longer than {MAX_ID_CHARS} characters in data row(s) {row_list(long)}")
-    positions: dict[str, list[int]] = {}
-    for row, e in enumerate(ids, 1):
-        positions.setdefault(e, []).append(row)
-    dupes = [(e, rows) for e, rows in positions.items() if len(rows) > 1]
+    repeated = pd.Series(ids, dtype=object).duplicated(keep=False).to_numpy()  # one hash table in C: a dict of a list per
+    positions: dict[str, list[int]] = {}                                        # id took 200 MB for 1M ids
+    for row in np.flatnonzero(repeated) + 1:
+        positions.setdefault(ids[row - 1], []).append(int(row))
+    dupes = list(positions.items())
     if dupes:
         shown = "; ".join(f"{e!r} (data rows {row_list(rows)})" for e, rows in dupes[:5])
         raise ValidationError(f"the id column {column!r} must hold a different id in every row; {len(dupes):,} id(s) repeat: {shown}")
