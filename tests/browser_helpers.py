@@ -60,8 +60,9 @@ class AppDidNotStart(RuntimeError):
 
 @contextmanager
 def running_app(folder: Path, timeout: float = 60, db_url: str | None = None,
-                extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
-    """``streamlit run streamlit_app.py`` on ``db_url`` (default: a fresh SQLite file in ``folder``); yields (base URL, database URL).
+                extra_env: dict[str, str] | None = None, script: Path | None = None) -> Iterator[tuple[str, str]]:
+    """``streamlit run streamlit_app.py`` (or another ``script``, e.g. a test's page of one widget) on ``db_url``
+    (default: a fresh SQLite file in ``folder``); yields (base URL, database URL).
 
     Its data folder and log (``streamlit.log``) are in ``folder`` too; no background scheduler (unless ``extra_env``,
     which is added to the environment last, turns it on), no file watcher.
@@ -72,7 +73,7 @@ def running_app(folder: Path, timeout: float = 60, db_url: str | None = None,
            "SUPERINTENDENT_RUN_SCHEDULER": "false", **(extra_env or {})}
     log_path = folder / "streamlit.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script or ROOT / "streamlit_app.py"), "--server.port", str(port),
                                  "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
                                  "--server.fileWatcherType", "none"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_helpers import ROOT, free_port, screenshots_into, settle
+from browser_helpers import running_app, screenshots_into, settle
 
 from superintendent.app.box_input import _prefill, _submitted, box_input
 from superintendent.app.keys import number_keys
@@ -97,33 +93,8 @@ def boxes_app(tmp_path):
     """``streamlit run`` of :data:`SCRIPT` on a free port; yields its URL."""
     script = tmp_path / "boxes_app.py"
     script.write_text(SCRIPT)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    with open(tmp_path / "streamlit.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
-            time.sleep(0.2)
+    with running_app(tmp_path, script=script) as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _result(page, submits: int) -> list[dict]:
