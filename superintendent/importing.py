@@ -34,6 +34,7 @@ from superintendent import queue, serialization
 from superintendent.auth import HUMAN_ROLES, ensure_user, normalise_username
 from superintendent.ingest.checks import check_text, first_text_problem
 from superintendent.ingest.prepared import ImportedAnnotation, Prediction, PreparedImport
+from superintendent.ingest.tables import TableRows
 from superintendent.labels import content_ids, import_identity
 from superintendent.marks import check_marks, is_marks
 from superintendent.queue.bulk import LabelCounts
@@ -177,7 +178,9 @@ def _write(engine: Engine, project: Project | str | int, prepared: PreparedImpor
             progress(0.0)
         for start in range(0, n, size):
             end = min(n, start + size)
-            result = queue.add_items(s, proj, items[start:end], external_ids=ids[start:end],
+            chunk = items[start:end]
+            result = queue.add_items(s, proj, chunk, external_ids=ids[start:end],
+                                     payloads=items.dumps(chunk) if isinstance(items, TableRows) else None,
                                      labels=None if labels is None else labels[start:end],
                                      file_paths=None if paths is None else paths[start:end])
             added += result.added

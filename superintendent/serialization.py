@@ -46,7 +46,7 @@ from superintendent.serialization_decode import (
     loads_rows,
 )
 
-__all__ = ["dumps", "loads", "loads_rows", "encode", "decode", "SUPPORTED_TYPES"]
+__all__ = ["dumps", "dumps_plain_rows", "loads", "loads_rows", "encode", "decode", "plain_columns", "SUPPORTED_TYPES"]
 
 # --------------------------------------------------------------------------- encoding
 
@@ -68,6 +68,40 @@ def encode(obj: Any) -> Any:
 def dumps(obj: Any) -> str:
     """Serialise ``obj`` to compact JSON text; see :func:`encode`."""
     return json.dumps(_encode(obj, "", set()), separators=(",", ":"), allow_nan=False)
+
+
+def plain_columns(frame: pd.DataFrame) -> bool:
+    """Whether every row of ``frame``, as a dict of its cells (NaN / None as None), is JSON as it stands: str column
+    names that are not tags, and columns of int64-range integers, booleans, finite floats (or NaN) or strings (or
+    missing). Checked a column at a time, in C; then :func:`dumps_plain_rows` needs no look at each value."""
+    if not all(type(c) is str and not _is_tag_key(c) for c in frame.columns):
+        return False
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.StringDtype):  # str or missing
+            continue
+        if not isinstance(column.dtype, np.dtype):  # categories, nullable or timezone dtypes: cell by cell
+            return False
+        kind = column.dtype.kind
+        values = column.to_numpy()
+        if kind == "b" or (kind == "i" and values.dtype.itemsize <= 8):
+            continue
+        if kind == "u":
+            if len(values) and values.max() > _INT64_MAX:
+                return False
+        elif kind == "f":
+            if np.isinf(values).any():
+                return False
+        elif kind != "O" or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            return False
+    return True
+
+
+def dumps_plain_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """:func:`dumps` of dicts known to need no tags (rows of a table :func:`plain_columns` accepted): the same text,
+    without :func:`encode`'s look at each value (a third of a 1M-row import's Python time)."""
+    encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+    return [encoder.encode(row) for row in rows]
 
 
 def _encode(obj: Any, where: str, active: set[int]) -> Any:
