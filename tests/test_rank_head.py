@@ -101,3 +101,44 @@ def test_unranked_new_items_come_after_the_ranked_head(engine, monkeypatch):
         queue.add_items(s, project, list(DIGITS.images[300:310]))
     assert claim_order(engine, project, 20) == head
     assert np.isfinite(list(priorities(engine, project).values())).all()
+
+
+# --------------------------------------------------------------------------- how long the head is
+
+def _schedule(engine, project, **settings):
+    with session_scope(engine) as s:
+        return queue.update_project(s, queue.get_project(s, project.id), **settings)
+
+
+def test_a_project_retrained_by_hand_gets_the_whole_limit(engine, monkeypatch):
+    from superintendent.learning.writing import head_length
+
+    project = digits_project(engine, n_items=300, n_labelled=100)
+    monkeypatch.setenv("SUPERINTENDENT_RANK_WRITE_LIMIT", "150")
+    assert head_length(engine, project) == 150  # no interval: the next retrain may be far off
+
+
+def test_a_scheduled_retrain_writes_what_labellers_reach_before_the_next(engine, monkeypatch):
+    """Every 10 labels, nobody labelling lately: the minimum head; the same project with a labelling rate that reaches
+    further before the next retrain: a longer head, never past the limit. The retrain writes exactly that many."""
+    from superintendent.learning import writing
+
+    monkeypatch.setattr(writing, "HEAD_MIN", 30)
+    monkeypatch.setenv("SUPERINTENDENT_RANK_WRITE_LIMIT", "150")
+    project = digits_project(engine, n_items=300, n_labelled=100)
+    project = _schedule(engine, project, retrain_interval_n_labels=10)
+    later = queue.utcnow() + __import__("datetime").timedelta(hours=2)  # the 100 labels are old news two hours on
+    assert writing.head_length(engine, project, now=later) == 30
+    # 100 labels in the last 10 minutes (the labels the project was made with): 1/6 label a second; every 10 labels
+    # and 60 s: max(10, 10) + 1/6 * 300 = 60 expected, the head twice that
+    project = _schedule(engine, project, retrain_interval_seconds=60.0)
+    assert writing.head_length(engine, project) == 120
+    project = _schedule(engine, project, retrain_interval_seconds=600.0)  # max(10, 100) + 50: 300, capped at the limit
+    assert writing.head_length(engine, project) == 150
+
+    monkeypatch.setattr(writing, "RATE_WINDOW_SECONDS", 1e-3)  # nobody labelled in the last millisecond: the minimum ...
+    project = _schedule(engine, project, retrain_interval_seconds=None)
+    before = priorities(engine, project)
+    retrain(engine, project, 100)
+    after = priorities(engine, project)
+    assert sum(after[i] != before[i] for i in after) == 30  # ... is what the retrain writes

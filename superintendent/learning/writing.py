@@ -6,6 +6,8 @@ Shared by the retrain of classification projects (:mod:`~superintendent.learning
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,19 +16,47 @@ from sqlalchemy.engine import Engine
 
 from superintendent import queue
 from superintendent.config import get_settings
-from superintendent.store import Project, session_scope
+from superintendent.store import Project, session_scope, utcnow
 
-__all__ = ["head_priorities", "item_batches"]
+__all__ = ["HEAD_MIN", "head_length", "head_priorities", "item_batches"]
+
+
+# The head a scheduled retrain writes: twice the labels expected before the next one's head lands, at least HEAD_MIN
+# items; the labelling rate is that of the last retrain interval, or of the last RATE_WINDOW_SECONDS if longer.
+HEAD_MIN = 1_000
+RATE_WINDOW_SECONDS = 600.0
+RETRAIN_SLACK_SECONDS = 300.0  # labels made while the next retrain runs and waits for the scheduler's tick
+
+
+def head_length(engine: Engine, project: Project, now: dt.datetime | None = None) -> int:
+    """How many items of its order a retrain writes: the ones labellers can reach before the next retrain.
+
+    A project retrained by hand (no interval) gets ``rank_write_limit`` (the next retrain may be far off). A scheduled
+    one retrains after ``retrain_interval_n_labels`` new labels and ``retrain_interval_seconds``, so labellers reach
+    about ``max(n_labels, rate x seconds)`` items before the next retrain, plus those labelled while it runs: the head
+    is twice that, at least :data:`HEAD_MIN`, at most ``rank_write_limit``. An item past the head keeps its earlier
+    place, so labellers who outrun the estimate still get every item, in the earlier order.
+    """
+    limit = get_settings().rank_write_limit
+    every, n_labels = project.retrain_interval_seconds, project.retrain_interval_n_labels
+    if every is None and n_labels == 0:
+        return limit
+    window = max(every or 0.0, RATE_WINDOW_SECONDS)
+    with session_scope(engine, write=False) as s:
+        recent = queue.labels_since(s, project, (now or utcnow()) - dt.timedelta(seconds=window))
+    rate = recent / window
+    expected = max(n_labels, rate * (every or 0.0)) + rate * RETRAIN_SLACK_SECONDS
+    return int(min(limit, max(HEAD_MIN, math.ceil(2 * expected))))
 
 
 def head_priorities(engine: Engine, project: Project, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the head of ``order`` to write, its priorities).
 
-    Only the head of the order is written, at most ``rank_write_limit`` items (the ones labellers reach before the
-    next retrain), with priorities below every open item's, so they are served first; the rest keep their earlier
-    order behind them. A project within the limit gets its whole order, as positions 0, 1, 2, ...
+    Only the head of the order is written (:func:`head_length` items: the ones labellers reach before the next
+    retrain), with priorities below every open item's, so they are served first; the rest keep their earlier
+    order behind them. A project within that length gets its whole order, as positions 0, 1, 2, ...
     """
-    limit = get_settings().rank_write_limit
+    limit = head_length(engine, project)
     if len(order) > limit:
         order = order[:limit]
         with session_scope(engine, write=False) as s:

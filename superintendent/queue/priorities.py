@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.queue.common import _I, _NOT_DONE, _check_ids
+from superintendent.queue.common import _A, _I, _NOT_DONE, _check_ids
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
@@ -104,6 +105,11 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
                     sql = "UPDATE sp_item SET priority = ? WHERE id = ? AND project_id = ?"
                 changed += conn.exec_driver_sql(sql, rows).rowcount
     return changed
+
+
+def labels_since(session: Session, project: Project, since: dt.datetime) -> int:
+    """How many labels the project got after ``since`` (a range of the (project, created_at) index)."""
+    return session.execute(sa.select(sa.func.count()).select_from(_A).where(_A.c.project_id == project.id, _A.c.created_at > since)).scalar_one()
 
 
 def lowest_priority(session: Session, project: Project) -> float | None:
