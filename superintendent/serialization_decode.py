@@ -7,7 +7,6 @@ Only JSON is read: nothing here can run code from the data.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import decimal
 import json
@@ -107,9 +106,9 @@ _ARRAY_TEXT = re.compile(r'\{"__ndarray__":\{"dtype":"([a-z0-9]+)","shape":\[([0
 
 def loads_rows(texts: Sequence[str]) -> list[Any]:
     """:func:`loads` of each text, in bulk where it can: rows that are all numeric arrays of one dtype and shape are
-    decoded together (one ``np.frombuffer`` over all their bytes, about 20x faster than one :func:`loads` each);
-    anything else, or anything the fast path is unsure of, goes through :func:`loads` row by row (same result,
-    same errors). Returns one array (a view of one block) per row.
+    decoded together (their base64 read as one grid of bytes by numpy, then one ``np.frombuffer``: about 20x faster
+    than one :func:`loads` each); anything else, or anything the fast path is unsure of, goes through :func:`loads`
+    row by row (same result, same errors). Returns one array (a view of one block) per row.
     """
     first = _ARRAY_TEXT.fullmatch(texts[0]) if texts and isinstance(texts[0], str) else None
     if first is None or first.group(1) not in _NUMERIC_DTYPES:
@@ -121,21 +120,49 @@ def loads_rows(texts: Sequence[str]) -> list[Any]:
         return [loads(t) for t in texts]
     dtype = np.dtype(dtype_name)
     n_bytes = math.prod(shape) * dtype.itemsize
-    b64_length = 4 * ((n_bytes + 2) // 3)
-    chunks = []
-    for text in texts:
-        match = _ARRAY_TEXT.fullmatch(text) if isinstance(text, str) else None
-        if match is None or match.group(1) != dtype_name or match.group(2) != shape_text or len(match.group(3)) != b64_length:
-            return [loads(t) for t in texts]
-        chunks.append(match.group(3))
-    if n_bytes == 0:
+    if n_bytes == 0 or len(first.group(3)) != 4 * ((n_bytes + 2) // 3):
         return [loads(t) for t in texts]
-    try:
-        raw = b"".join(binascii.a2b_base64(c, strict_mode=True) for c in chunks)
-    except binascii.Error:
-        return [loads(t) for t in texts]  # the row-by-row path names the bad row's problem
+    raw = _base64_grid(texts, first.start(3), first.end(3), n_bytes)
+    if raw is None:
+        return [loads(t) for t in texts]
     block = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape((len(texts), *shape))
     return list(block)
+
+
+_B64_VALUES = np.full(256, 255, dtype=np.uint8)
+_B64_VALUES[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", dtype=np.uint8)] = np.arange(64, dtype=np.uint8)
+_B64_PAD = 64
+_B64_VALUES[ord("=")] = _B64_PAD
+
+
+def _base64_grid(texts: Sequence[str], start: int, end: int, n_bytes: int) -> bytes | None:
+    """The decoded bytes of every row's base64 (all rows laid out as the first: the same text before ``start`` and
+    after ``end``, one length), ``n_bytes`` a row, one after the other; None when any row differs in the least (then
+    the caller decodes row by row, which names the problem)."""
+    width = len(texts[0])
+    if any(type(t) is not str or len(t) != width for t in texts):
+        return None
+    try:
+        grid = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8).reshape(len(texts), width)
+    except UnicodeEncodeError:
+        return None
+    if not (np.array_equal(grid[:, :start], np.broadcast_to(grid[0, :start], (len(texts), start)))
+            and np.array_equal(grid[:, end:], np.broadcast_to(grid[0, end:], (len(texts), width - end)))):
+        return None
+    values = _B64_VALUES[grid[:, start:end]]
+    n_pad = (end - start) * 3 // 4 - n_bytes  # "=" at the end of each row's base64: 0, 1 or 2
+    body = values[:, :values.shape[1] - n_pad]
+    if (body >= _B64_PAD).any() or (n_pad and not (values[:, values.shape[1] - n_pad:] == _B64_PAD).all()):
+        return None
+    if n_pad:
+        values[:, values.shape[1] - n_pad:] = 0
+    quads = values.reshape(len(texts), -1, 4)  # 4 characters of 6 bits: 3 bytes
+    a, b, c, d = quads[..., 0], quads[..., 1], quads[..., 2], quads[..., 3]
+    out = np.empty((*a.shape, 3), dtype=np.uint8)
+    out[..., 0] = (a << 2) | (b >> 4)
+    out[..., 1] = (b << 4) | (c >> 2)
+    out[..., 2] = (c << 6) | d
+    return out.reshape(len(texts), -1)[:, :n_bytes].tobytes()
 
 
 def decode(structure: Any) -> Any:

@@ -49,6 +49,9 @@ def test_mixed_rows_fall_back_to_loads_row_by_row():
     lambda r: r.replace('"data":"', '"data":"AAAA'),  # four bytes too many
     lambda r: r.replace('"shape":[8,8]', '"shape":[8,9]'),  # shape does not match the data
     lambda r: r.replace('"float64"', '"object"'),  # not a numeric dtype
+    lambda r: r.replace('"data":"A', '"data":"!'),  # one character that is not base64, the length unchanged
+    lambda r: r[:-4] + '=A"}}',  # padding inside the data, the length unchanged
+    lambda r: r.replace('"dtype"', '"dtypf"'),  # laid out like the others, but not what dumps writes
 ])
 def test_a_bad_row_among_good_ones_raises_what_loads_raises(corrupt):
     rows = [serialization.dumps(image) for image in load_digits().images[:5]]
