@@ -188,6 +188,7 @@ def _write(engine: Engine, project: Project | str | int, prepared: PreparedImpor
             counts += LabelCounts(result.labels_new, result.labels_changed, result.labels_same)
             if progress is not None:
                 progress(end / n)
+        queue.refresh_statistics(s, added)  # the chunks are each below its threshold; the upload may not be
         if prepared.annotations is not None:  # named annotators (Label Studio, items JSONL): same transaction
             counts += write_annotations(s, proj, ids, prepared.annotations, user_map=user_map, items=items)
         if prepared.hints is not None:  # a model's guesses the file carries: hints, until the project's own model makes its own
