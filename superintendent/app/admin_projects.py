@@ -21,7 +21,7 @@ from superintendent.app.guard import Note, guarded_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.resources import engine
 from superintendent.app.widgets import all_projects
-from superintendent.learning import MODEL_PRESETS
+from superintendent.learning import MODEL_PRESETS, make_preset
 from superintendent.project_settings import default_model_preset
 from superintendent.store import Project, Role, session_scope
 from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, NotFoundError, SuperintendentError
@@ -149,6 +149,8 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
         return stored, {k: [old, getattr(stored, k)] for k, old in before.items() if getattr(stored, k) != old}
 
     try:
+        if settings["model_preset"] and (project is None or settings["model_preset"] != project.model_preset):
+            make_preset(settings["model_preset"])  # a preset this server cannot run (its optional extra missing): say what to install
         if project is None:
             guarded_action(user, "manage_projects", lambda s: queue.create_project(s, name, **settings),
                            audit=lambda stored: Note(audit.AuditAction.project_create, stored.name, settings))

@@ -19,14 +19,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.multioutput import MultiOutputClassifier
 
+from superintendent.learning.embeddings import TextEmbeddings, require_wordllama
 from superintendent.learning.spans import SpanModel
 from superintendent.store import Project
 from superintendent.validation import ValidationError
 
 __all__ = [
-    "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "PRESET_LABEL_MODES", "SMALL_DATA_LABELS", "SPAN_PRESET", "OptionModel", "Preprocess",
-    "SmallDataStage", "has_in_app_model", "identity_preprocess", "load_factory", "make_preset", "model_features", "model_for_project",
-    "model_view", "preset_misfit", "stack_features",
+    "EMBEDDINGS_PRESET", "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "PRESET_LABEL_MODES", "SMALL_DATA_LABELS", "SPAN_PRESET", "OptionModel",
+    "Preprocess", "SmallDataStage", "has_in_app_model", "identity_preprocess", "load_factory", "make_preset", "model_features",
+    "model_for_project", "model_view", "preset_misfit", "stack_features",
 ]
 
 Preprocess = Callable[[Any, Any], tuple[Any, Any]]
@@ -148,12 +149,19 @@ def make_preset(name: str) -> BaseEstimator:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScaler
 
     if name == "logistic_regression":
         return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
     if name == "tfidf_logistic_regression":  # balanced class weights: with 20 short texts the intercept no longer outvotes the words
         return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+                             LogisticRegression(max_iter=2000, class_weight="balanced"))
+    if name == EMBEDDINGS_PRESET:  # needs the extra superintendent[embeddings]: without it, say so now, not at the first fit
+        require_wordllama()
+        # rows scaled to length 1 (cosine geometry), measured against standardised and raw embeddings, 10 seeds: at 20 labels
+        # 99.5% / 97.3% / 97.9% on pyjokes' neutral-or-chuck, 66.9% / 65.6% / 66.7% on VADER's words (positive or negative).
+        # Normalizer leaves an empty text's zeros as they are.
+        return make_pipeline(FunctionTransformer(_as_text), TextEmbeddings(), Normalizer(),
                              LogisticRegression(max_iter=2000, class_weight="balanced"))
     if name == SPAN_PRESET:
         return SpanModel()
@@ -164,9 +172,12 @@ def make_preset(name: str) -> BaseEstimator:
 
 
 SPAN_PRESET = "token_crf"
+EMBEDDINGS_PRESET = "embeddings_logistic_regression"
 MODEL_PRESETS = {
     "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
     "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
+    EMBEDDINGS_PRESET: ("Text embeddings (WordLlama, 256 numbers per text, computed offline) and logistic regression; needs the "
+                        'optional extra: pip install "superintendent[embeddings]"'),
     "gradient_boosting": (f"Logistic regression below {SMALL_DATA_LABELS} labels, then histogram gradient boosting trees (table rows; "
                           "handles categories and missing values)"),
     SPAN_PRESET: "Spans projects: a CRF over the text's tokens (word, shape, neighbours) that predicts the marked spans",
@@ -174,6 +185,7 @@ MODEL_PRESETS = {
 # The project kinds (label modes) each preset suits; a boxes project has no in-app preset (a model factory, or predictions
 # uploaded through the HTTP API).
 PRESET_LABEL_MODES = {"logistic_regression": ("single", "multi"), "tfidf_logistic_regression": ("single", "multi"),
+                      EMBEDDINGS_PRESET: ("single", "multi"),
                       "gradient_boosting": ("single", "multi"), SPAN_PRESET: ("spans",)}
 
 
