@@ -72,15 +72,17 @@ def digits_like(n: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
     return x, [str(t) for t in digits.target[idx]]
 
 
-def populate(url: str, n_items: int, n_labels: int, *, batch: int = 100_000) -> float:
-    """A project ``retrain`` with n digits-like items, the first ``n_labels`` labelled (as imported labels)."""
+def populate(url: str, n_items: int, n_labels: int, *, batch: int = 100_000, interval_labels: int = 0) -> float:
+    """A project ``retrain`` with n digits-like items, the first ``n_labels`` labelled (as imported labels); with
+    ``interval_labels``, retrained on a schedule every that many new labels (else by hand)."""
     from superintendent import queue
     from superintendent.store import init_db, make_engine, session_scope
 
     engine = make_engine(url)
     init_db(engine)
     with session_scope(engine) as s:
-        queue.create_project(s, "retrain", options=[str(d) for d in range(10)], acquisition_function="margin")
+        queue.create_project(s, "retrain", options=[str(d) for d in range(10)], acquisition_function="margin",
+                             retrain_interval_n_labels=interval_labels)
     t0 = time.perf_counter()
     for start in range(0, n_items, batch):
         n = min(batch, n_items - start)
@@ -189,6 +191,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--labels", type=int, default=None, help="labelled items (default 2,000)")
     parser.add_argument("--repeats", type=int, default=None, help="retrains timed (default 5)")
     parser.add_argument("--memory-items", type=int, nargs="*", default=None, help="queue sizes for the RSS figures (default 100k 1M)")
+    parser.add_argument("--interval-labels", type=int, default=0,
+                        help="the project retrains on a schedule, every this many new labels (default 0: by hand)")
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--json", default=None)
@@ -236,14 +240,14 @@ def main(argv: list[str] | None = None) -> dict:
     started = dt.datetime.now(dt.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="sp-bench-") as tmp, bq.fresh_database(args.database, base, Path(tmp)) as url:
         print(f"phases: {args.items:,} items, {args.labels:,} labelled ...", file=sys.stderr, flush=True)
-        populate(url, args.items, args.labels)
+        populate(url, args.items, args.labels, interval_labels=args.interval_labels)
         runs = [one_retrain(url, seed=k) for k in range(args.repeats)]
     table, median, ours = phases_table(runs)
     memory = []
     for n in args.memory_items:
         with tempfile.TemporaryDirectory(prefix="sp-bench-") as tmp, bq.fresh_database(args.database, base, Path(tmp)) as url:
             print(f"memory: {n:,} items ...", file=sys.stderr, flush=True)
-            add_seconds = populate(url, n, min(args.labels, n // 2))
+            add_seconds = populate(url, n, min(args.labels, n // 2), interval_labels=args.interval_labels)
             bq.vacuum(url)
             done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", url], capture_output=True, text=True,
                                   check=False, timeout=3600)

@@ -119,26 +119,37 @@ def test_a_project_retrained_by_hand_gets_the_whole_limit(engine, monkeypatch):
 
 
 def test_a_scheduled_retrain_writes_what_labellers_reach_before_the_next(engine, monkeypatch):
-    """Every 10 labels, nobody labelling lately: the minimum head; the same project with a labelling rate that reaches
-    further before the next retrain: a longer head, never past the limit. The retrain writes exactly that many."""
+    """Every 10 labels, nobody labelling lately: the minimum head (imported labels are not people labelling); with
+    people labelling at a rate that reaches further before the next retrain: a longer head, never past the limit. The
+    retrain writes exactly that many."""
+    from superintendent.auth import ensure_user
     from superintendent.learning import writing
+    from superintendent.store import Role
 
     monkeypatch.setattr(writing, "HEAD_MIN", 30)
     monkeypatch.setenv("SUPERINTENDENT_RANK_WRITE_LIMIT", "150")
-    project = digits_project(engine, n_items=300, n_labelled=100)
+    project = digits_project(engine, n_items=300, n_labelled=100)  # 100 labels imported just now
     project = _schedule(engine, project, retrain_interval_n_labels=10)
-    later = queue.utcnow() + __import__("datetime").timedelta(hours=2)  # the 100 labels are old news two hours on
-    assert writing.head_length(engine, project, now=later) == 30
-    # 100 labels in the last 10 minutes (the labels the project was made with): 1/6 label a second; every 10 labels
-    # and 60 s: max(10, 10) + 1/6 * 300 = 60 expected, the head twice that
+    assert writing.head_length(engine, project) == 30  # 2 x 10 labels, raised to the minimum
+
+    with session_scope(engine) as s:
+        user = ensure_user(s, "labeller", role=Role.labeller)
+    for _ in range(30):  # 30 labels in the last 10 minutes: 0.05 a second
+        with session_scope(engine) as s:
+            task = queue.claim_next(s, project, user, resume=False)
+            queue.submit(s, project, user, task.item_id, int(DIGITS.target[task.item_id % len(DIGITS.target)]))
     project = _schedule(engine, project, retrain_interval_seconds=60.0)
-    assert writing.head_length(engine, project) == 120
-    project = _schedule(engine, project, retrain_interval_seconds=600.0)  # max(10, 100) + 50: 300, capped at the limit
-    assert writing.head_length(engine, project) == 150
+    assert writing.head_length(engine, project) == 50  # 2 x (max(10, 0.05 x 60) + 0.05 x 300)
+    project = _schedule(engine, project, retrain_interval_seconds=1200.0)  # the rate over 20 minutes: 0.025 a second
+    assert writing.head_length(engine, project) == 75  # 2 x (max(10, 30) + 7.5)
+    monkeypatch.setenv("SUPERINTENDENT_RANK_WRITE_LIMIT", "60")
+    assert writing.head_length(engine, project) == 60  # never past the limit
+    later = queue.utcnow() + __import__("datetime").timedelta(hours=2)
+    assert writing.head_length(engine, project, now=later) == 30  # nobody labelled in the last 20 minutes: 2 x 10 -> 30
 
     monkeypatch.setattr(writing, "RATE_WINDOW_SECONDS", 1e-3)  # nobody labelled in the last millisecond: the minimum ...
     project = _schedule(engine, project, retrain_interval_seconds=None)
     before = priorities(engine, project)
-    retrain(engine, project, 100)
+    retrain(engine, project, 130)
     after = priorities(engine, project)
     assert sum(after[i] != before[i] for i in after) == 30  # ... is what the retrain writes

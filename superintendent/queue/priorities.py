@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from superintendent import serialization
-from superintendent.queue.common import _A, _I, _NOT_DONE, _check_ids
+from superintendent.labels import IMPORT_USER
+from superintendent.queue.common import _A, _I, _NOT_DONE, _U, _check_ids
 from superintendent.store.db import session_scope
 from superintendent.store.models import Project
 from superintendent.validation import ValidationError
@@ -108,8 +109,13 @@ def reprioritise(engine: Engine, project: Project, item_ids: Sequence[int] | np.
 
 
 def labels_since(session: Session, project: Project, since: dt.datetime) -> int:
-    """How many labels the project got after ``since`` (a range of the (project, created_at) index)."""
-    return session.execute(sa.select(sa.func.count()).select_from(_A).where(_A.c.project_id == project.id, _A.c.created_at > since)).scalar_one()
+    """How many labels people gave in the project after ``since`` (a range of the (project, created_at) index); labels
+    imported from a file (the ``_import`` account and the import-only ``_import:<name>`` ones) are not counted."""
+    return session.execute(
+        sa.select(sa.func.count()).select_from(_A.join(_U, _A.c.user_id == _U.c.id))
+        .where(_A.c.project_id == project.id, _A.c.created_at > since, _U.c.username != IMPORT_USER,
+               sa.not_(_U.c.username.startswith(f"{IMPORT_USER}:", autoescape=True)))
+    ).scalar_one()
 
 
 def lowest_priority(session: Session, project: Project) -> float | None:
