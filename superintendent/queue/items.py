@@ -99,12 +99,20 @@ def add_items(
     base = session.execute(sa.select(sa.func.max(_I.c.priority)).where(_I.c.project_id == project.id, _NOT_DONE)).scalar()
     base = 0.0 if base is None else float(base) + 1.0
     now = utcnow()
+    # an item that comes with its label is inserted already counted (one annotation: the label stored below), so its
+    # row is written once, not inserted and then recounted (a second version of 100,000 rows in a 1M-row import)
+    wanted_per_item = project.annotations_per_item
+    labelled = [False] * n if label_values is None else [v is not None for v in label_values]
+    new_ids: set[str] | None = set()
     for start in range(0, n, chunk_size):
         rows = [
-            (project.id, ids[i], payloads[i], base + i, None if file_paths is None else file_paths[i], now)
+            (project.id, ids[i], payloads[i], base + i, None if file_paths is None else file_paths[i], now,
+             int(labelled[i]), labelled[i] and wanted_per_item <= 1)
             for i in range(start, min(n, start + chunk_size))
         ]
-        added += _insert_items(session, rows)
+        chunk_added, chunk_new = _insert_items(session, rows)
+        added += chunk_added
+        new_ids = None if new_ids is None or chunk_new is None else new_ids | chunk_new
 
     new = changed = same = 0
     if label_values is not None and any(v is not None for v in label_values):
@@ -127,7 +135,11 @@ def add_items(
             new += len(rows) - len(edits)
             if rows:
                 _upsert_labels(session, rows)
-                _recount(session, project, [r["item_id"] for r in rows])
+                if new_ids is None:  # which items this call inserted is not known: count them all again
+                    _recount(session, project, [r["item_id"] for r in rows])
+                else:  # the items that were there before (the new ones were inserted counted)
+                    inserted = {item_id for item_id, ext in found if ext in new_ids}
+                    _recount(session, project, [r["item_id"] for r in rows if r["item_id"] not in inserted])
     session.flush()
     refresh_statistics(session, added)
     return AddResult(added=added, already_present=n - added, labelled=new + changed + same,
@@ -147,7 +159,7 @@ def refresh_statistics(session: Session, added: int) -> None:
         session.execute(sa.text("ANALYZE sp_item"))
 
 
-_ITEM_COLUMNS = ("project_id", "external_id", "data", "priority", "file_path", "created_at")
+_ITEM_COLUMNS = ("project_id", "external_id", "data", "priority", "file_path", "created_at", "n_annotations", "done")
 _LABEL_COLUMNS = ("project_id", "item_id", "user_id", "value", "created_at")
 
 
@@ -179,9 +191,10 @@ def _copy_buffer(rows: list[tuple[Any, ...]]) -> io.StringIO:
     return buffer
 
 
-def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> int:
+def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> tuple[int, set[str] | None]:
     """Insert item rows of one project (in ``_ITEM_COLUMNS`` order), skipping external ids the project has;
-    returns how many were added (by this transaction: another one adding items meanwhile does not count).
+    returns how many were added (by this transaction: another one adding items meanwhile does not count) and their
+    external ids, or None where that is not known (SQLite; a chunk another import raced).
 
     PostgreSQL: the ids already there are looked up (one index probe each, one round trip), and the new rows
     go in with one ``COPY`` straight into ``sp_item``, about 40 % less database time than a staging table and
@@ -198,8 +211,8 @@ def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> int:
             have = {e for (e,) in cursor.fetchall()}
             rows = [r for r in rows if r[1] not in have] if have else rows
             if not rows:
-                return 0
-            added = len(rows)
+                return 0, set()
+            added, inserted = len(rows), {r[1] for r in rows}
             cursor.execute("SAVEPOINT sp_copy_items")
             try:
                 cursor.copy_expert(f"COPY sp_item ({columns}) FROM STDIN WITH (FORMAT csv)", _copy_buffer(rows))
@@ -209,14 +222,14 @@ def _insert_items(session: Session, rows: list[tuple[Any, ...]]) -> int:
                 cursor.copy_expert(f"COPY sp_item_staging ({columns}) FROM STDIN WITH (FORMAT csv)", _copy_buffer(rows))
                 cursor.execute(f"INSERT INTO sp_item ({columns}) SELECT {columns} FROM sp_item_staging "
                                "ON CONFLICT (project_id, external_id) DO NOTHING")
-                added = cursor.rowcount
+                added, inserted = cursor.rowcount, None
                 cursor.execute("TRUNCATE sp_item_staging")
             cursor.execute("RELEASE SAVEPOINT sp_copy_items")
         finally:
             cursor.close()
-        return added
+        return added, inserted
     return session.execute(_insert(session)(_I).on_conflict_do_nothing(index_elements=["project_id", "external_id"]),
-                           [dict(zip(_ITEM_COLUMNS, row)) for row in rows]).rowcount
+                           [dict(zip(_ITEM_COLUMNS, row)) for row in rows]).rowcount, None
 
 
 def unlabelled_batches(engine: Engine, project: Project, batch_size: int = 10_000) -> Iterator[tuple[np.ndarray, list[Any]]]:
