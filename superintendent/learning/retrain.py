@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.preprocessing import MultiLabelBinarizer
 from sqlalchemy.engine import Engine
+from threadpoolctl import threadpool_limits
 
 from superintendent import queue, serialization
 from superintendent.al import stopping
@@ -381,8 +382,14 @@ def run_retrain(engine: Engine, project: Project, options: RetrainOptions | None
 
     The run is recorded first as ``running``; it ends ``succeeded``,
     ``skipped`` (nothing to learn from yet: fewer than two classes) or
-    ``failed`` with the error. A failed run changes no priorities.
+    ``failed`` with the error. A failed run changes no priorities. The model
+    uses at most ``model_threads`` threads (BLAS and OpenMP; see the setting).
     """
+    with threadpool_limits(limits=get_settings().model_threads):
+        return _run_retrain(engine, project, options)
+
+
+def _run_retrain(engine: Engine, project: Project, options: RetrainOptions | None) -> ModelRun:
     opts = options or RetrainOptions()
     run_id = runs.start_run(engine, project, worker=opts.worker,
                             acquisition_function=_acquisition_name(opts.acquisition_function or project.acquisition_function))
