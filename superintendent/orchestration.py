@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from superintendent import queue
-from superintendent.learning import runs
+from superintendent.learning import cold_start, runs
 from superintendent.learning.presets import has_in_app_model
 from superintendent.learning.retrain import RetrainOptions, run_retrain
 from superintendent.store import ModelRun, Project, session_scope, utcnow
@@ -210,15 +210,16 @@ def project_schedule(engine: Engine, project: Project, now: dt.datetime | None =
     with session_scope(engine, write=False) as s:
         labelled = queue.count_labelled(s, project)
         last = runs.latest_run(s, project)
+        cold = cold_start.pending(s, project, last)  # items to order for coverage before any label: due without waiting for labels
     new_labels = labelled - (last.n_labels if last is not None else 0)
     missing = max(0, n_needed - new_labels)
     next_at = None if every is None or last is None else last.started_at + dt.timedelta(seconds=every)
     time_ok = next_at is None or next_at <= now
-    due = time_ok and missing == 0
+    due = time_ok and (missing == 0 or cold)
     parts = []
     if next_at is not None and not time_ok:
         parts.append(f"at {next_at:%H:%M:%S} UTC")
-    if missing:
+    if missing and not cold:
         parts.append(f"after {missing} more label{'s' if missing != 1 else ''}")
     return Schedule(True, due, next_at, missing, "due now" if due else "next retrain " + " and ".join(parts))
 

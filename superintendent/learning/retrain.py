@@ -29,7 +29,7 @@ from superintendent.al import stopping
 from superintendent.al.acquisition import acquisition_scores, get_acquisition_function, split_name, visiting_order
 from superintendent.al.diversity import DEFAULT_CANDIDATES, DEFAULT_WINDOW, TopCandidates
 from superintendent.config import get_settings
-from superintendent.learning import marks_retrain, runs
+from superintendent.learning import cold_start, marks_retrain, runs
 from superintendent.learning.evaluation import EvalMethod, Evaluation, evaluate
 from superintendent.learning.presets import (OptionModel, Preprocess, identity_preprocess, model_features, model_for_project, model_view,
                                              stack_features)
@@ -410,9 +410,11 @@ def _run_retrain(engine: Engine, project: Project, options: RetrainOptions | Non
         labelled = _read_labelled(engine, project)
         clock.lap("read_labelled")
         too_few = _too_few_classes(labelled.labels, setup.multi)
-        if too_few is not None:
-            return runs.finish_run(engine, run_id, status=RunStatus.skipped.value, n_labels=len(labelled.labels),
-                                   phase_seconds=clock.phases, message=too_few)
+        if too_few is not None:  # no model yet: the queue ordered so that the first labels span the data (when the items changed)
+            cold = cold_start.order_for_coverage(engine, project, run_id, rng=opts.rng, random_prop=setup.shuffle_prop,
+                                                 batch_size=opts.batch_size)
+            return runs.finish_run(engine, run_id, status=RunStatus.skipped.value, n_labels=len(labelled.labels), n_ranked=cold.written,
+                                   phase_seconds=clock.phases, message=f"{too_few}; {cold.message}", signals=cold.signals)
         fitted = _fit_and_evaluate(project, labelled, model, setup, opts, clock)
         candidates = TopCandidates(DEFAULT_CANDIDATES) if setup.diverse and setup.window > 1 else None
         predictions = _predict_batches(engine, project, fitted, setup, opts.batch_size or get_settings().predict_batch_size, candidates,
