@@ -54,13 +54,16 @@ def head_priorities(engine: Engine, project: Project, order: np.ndarray) -> tupl
 
     Only the head of the order is written (:func:`head_length` items: the ones labellers reach before the next
     retrain), with priorities below every open item's, so they are served first; the rest keep their earlier
-    order behind them. A project within that length gets its whole order, as positions 0, 1, 2, ...
+    order behind them. A project within that length gets its whole order, as positions 0, 1, 2, ... until every open
+    item has been in a head (the lowest open priority is below zero); then below that, as a head is.
     """
     limit = head_length(engine, project)
-    if len(order) > limit:
-        order = order[:limit]
-        with session_scope(engine, write=False) as s:
-            floor = queue.lowest_priority(s, project)
+    partial, order = len(order) > limit, order[:limit]
+    with session_scope(engine, write=False) as s:
+        floor = queue.lowest_priority(s, project)
+    if partial or (floor is not None and floor < 0):
+        # below every open item: those not in the head, and those added after this read (an add puts its items after
+        # the highest open priority of its moment, which is below zero once every open item has been in a head)
         return order, min(0.0, floor if floor is not None else 0.0) - len(order) + np.arange(len(order), dtype=float)
     return order, np.arange(len(order), dtype=float)
 
