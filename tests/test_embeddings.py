@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import pickle
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from pyjokes.jokes_en import jokes_en
 from sklearn.base import clone
 
 from conftest import IN_CI
+from test_first_labels import _first_labels
 from superintendent import cli, queue
 from superintendent.app import render
 from superintendent.learning import embeddings, make_preset, run_retrain
@@ -57,15 +57,6 @@ def _jokes():
     return texts, np.array(["neutral"] * len(jokes_en["neutral"]) + ["chuck"] * len(jokes_en["chuck"]))
 
 
-def _first_labels(y, n, seed):
-    """``n`` random labelled rows (drawn again until two classes) and the unlabelled rest."""
-    rng = np.random.default_rng(seed)
-    while True:
-        labelled = rng.choice(len(y), size=n, replace=False)
-        if len(set(y[labelled])) > 1:
-            return labelled, np.setdiff1d(np.arange(len(y)), labelled)
-
-
 # --------------------------------------------------------------------------- the transformer
 
 
@@ -80,10 +71,11 @@ def test_texts_become_256_numbers_each_in_batches_of_any_size(wordllama):
     assert TextEmbeddings().fit([]).transform([]).shape == (0, EMBEDDING_DIM)
 
 
-def test_the_transformer_clones_and_pickles_with_no_model_inside(wordllama):
+def test_the_transformer_clones_with_no_model_inside(wordllama):
     fitted = TextEmbeddings(max_chars=100).fit(["a text"])
     assert clone(fitted).get_params() == {"max_chars": 100, "batch_chars": 100_000}
-    assert len(pickle.dumps(fitted)) < 1000  # the 32 MB model is shared by the process, not held by each transformer
+    assert vars(fitted) == {"max_chars": 100, "batch_chars": 100_000, "n_features_out_": EMBEDDING_DIM}  # the 32 MB model is
+    # shared by the process, not held by each transformer (a fitted pipeline stays small wherever it is copied)
     with pytest.raises(ValidationError, match="max_chars must be a whole number of at least 1"):
         TextEmbeddings(max_chars=0).fit(["a text"])
 
