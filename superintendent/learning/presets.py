@@ -176,10 +176,9 @@ EMBEDDINGS_PRESET = "embeddings_logistic_regression"
 MODEL_PRESETS = {
     "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
     "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
-    EMBEDDINGS_PRESET: ("Text embeddings (WordLlama, 256 numbers per text, computed offline) and logistic regression; needs the "
-                        'optional extra: pip install "superintendent[embeddings]"'),
-    "gradient_boosting": (f"Logistic regression below {SMALL_DATA_LABELS} labels, then histogram gradient boosting trees (table rows; "
-                          "handles categories and missing values)"),
+    EMBEDDINGS_PRESET: 'Text embeddings (WordLlama, offline) and logistic regression; needs pip install "superintendent[embeddings]"',  # noqa: E501 - one line in the Admin select box
+    "gradient_boosting": (f"Logistic regression below {SMALL_DATA_LABELS} labels, then gradient boosting trees (table rows; "
+                          "categories, missing values)"),
     SPAN_PRESET: "Spans projects: a CRF over the text's tokens (word, shape, neighbours) that predicts the marked spans",
 }
 # The project kinds (label modes) each preset suits; a boxes project has no in-app preset (a model factory, or predictions
