@@ -31,7 +31,7 @@ from superintendent.learning import cold_start, runs
 from superintendent.learning.presets import has_in_app_model
 from superintendent.learning.retrain import RetrainOptions, run_retrain
 from superintendent.store import ModelRun, Project, session_scope, utcnow
-from superintendent.retrain_lock import _LOCK_NAMESPACE, retrain_lock  # noqa: F401 - re-exported: the lock's old home
+from superintendent.retrain_lock import retrain_lock
 from superintendent.validation import NotFoundError
 from superintendent.webhooks.delivery import add_delivery_job
 

@@ -28,6 +28,7 @@ import os
 import socket
 import threading
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,8 +40,19 @@ from superintendent.store import session_scope, utcnow
 from superintendent.store.models import RetrainLock
 
 log = logging.getLogger(__name__)
-_LOCK_NAMESPACE = 0x5E7A  # first key of PostgreSQL's two-key advisory locks: "superintendent retrain"
+_LOCK_NAMESPACE = 0x5E7A  # "superintendent retrain": with the schema's name, the first key of PostgreSQL's two-key advisory locks
 _HEARTBEAT_MARK = "hb"  # last part of a holder that renews its row; rows of older versions lack it and are never renewed
+
+
+def lock_namespace(conn: sa.Connection) -> int:
+    """The first key of the project retrain locks of the schema ``conn`` works in (the second is the project id).
+
+    Advisory locks belong to the whole database, and project ids start at 1 in every schema: two deployments (or test
+    runs) in schemas of one database would otherwise share the lock of their project 1. A number from 0 to 2**31 - 1: an
+    int4 for ``pg_try_advisory_lock`` that ``pg_locks.classid`` (an oid) shows as it is.
+    """
+    schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one() or ""
+    return zlib.crc32(f"{_LOCK_NAMESPACE}:{schema}".encode()) & 0x7FFF_FFFF
 
 
 def _holder_id() -> str:
@@ -122,13 +134,14 @@ def retrain_lock(engine: Engine, project_id: int, *, stale_seconds: float | None
     """
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :p)"), {"ns": _LOCK_NAMESPACE, "p": project_id}).scalar_one()
+            namespace = lock_namespace(conn)
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:ns, :p)"), {"ns": namespace, "p": project_id}).scalar_one()
             conn.commit()
             try:
                 yield bool(got)
             finally:
                 if got:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :p)"), {"ns": _LOCK_NAMESPACE, "p": project_id})
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:ns, :p)"), {"ns": namespace, "p": project_id})
                     conn.commit()
         return
     settings = get_settings()
@@ -170,7 +183,7 @@ def retrain_lock_held(engine: Engine, project_id: int) -> bool:
             return bool(conn.execute(sa.text(
                 "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :ns AND objid = :p "
                 "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"),
-                {"ns": _LOCK_NAMESPACE, "p": project_id}).scalar_one())
+                {"ns": lock_namespace(conn), "p": project_id}).scalar_one())
     with session_scope(engine, write=False) as s:
         row = s.get(RetrainLock, project_id)
         return row is not None and not _free(row, utcnow())

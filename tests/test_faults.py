@@ -40,7 +40,8 @@ from superintendent import queue
 from superintendent.queue import priorities
 from superintendent.auth import ensure_user
 from superintendent.learning import RetrainOptions
-from superintendent.orchestration import _LOCK_NAMESPACE, retrain_project
+from superintendent.orchestration import retrain_project
+from superintendent.retrain_lock import lock_namespace
 from superintendent.store import Annotation, ModelRun, Role, RunStatus, User, init_db, make_engine, session_scope
 from superintendent.store.db import CommitUnknownError, is_disconnect, run_transaction
 from superintendent.store.models import RetrainLock
@@ -186,7 +187,7 @@ SLOW_RETRAIN = """
 def advisory_lock_holders(engine: sa.Engine, project_id: int) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :ns "
-                                    "AND objid = :p AND objsubid = 2"), {"ns": _LOCK_NAMESPACE, "p": project_id}).scalar_one()
+                                    "AND objid = :p AND objsubid = 2"), {"ns": lock_namespace(conn), "p": project_id}).scalar_one()
 
 
 def test_orchestrator_killed_mid_retrain(engine, db_url, tmp_path):

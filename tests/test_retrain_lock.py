@@ -168,14 +168,39 @@ def test_the_heartbeat_must_be_shorter_than_the_stale_time():
 
 @pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)  # SQLite has none
 def test_postgresql_keeps_its_advisory_lock(engine):
-    from superintendent.retrain_lock import _LOCK_NAMESPACE
+    from superintendent.retrain_lock import lock_namespace
 
     project = new_project(engine)
     with retrain_lock(engine, project.id) as got:
         assert got
         with engine.connect() as conn:
             held = conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :ns "
-                                        "AND objid = :p AND objsubid = 2"), {"ns": _LOCK_NAMESPACE, "p": project.id}).scalar_one()
+                                        "AND objid = :p AND objsubid = 2"), {"ns": lock_namespace(conn), "p": project.id}).scalar_one()
         assert held == 1
         assert lock_row(engine, project.id) is None  # no row, no heartbeat
         assert not try_lock(engine, project.id)
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)  # SQLite: a file each
+def test_two_schemas_of_one_database_retrain_their_own_project_1_at_once(engine):
+    """Advisory locks belong to the database, project ids start at 1 in each schema: each schema's lock is its own."""
+    from conftest import _postgres_schema_url
+
+    from superintendent.retrain_lock import retrain_lock_held
+    from superintendent.store import init_db, make_engine
+
+    urls = _postgres_schema_url()
+    other = make_engine(next(urls))
+    try:
+        init_db(other)
+        first, second = new_project(engine), new_project(other)
+        assert first.id == second.id == 1
+        with retrain_lock(engine, first.id) as got:
+            assert got and retrain_lock_held(engine, first.id)
+            assert not retrain_lock_held(other, second.id)  # the other deployment's project 1 is free
+            with retrain_lock(other, second.id) as got_too:
+                assert got_too
+                assert not try_lock(engine, first.id) and not try_lock(other, second.id)  # each still held once
+    finally:
+        other.dispose()
+        urls.close()
