@@ -45,7 +45,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
 
 from superintendent.learning import make_preset  # noqa: E402
-from superintendent.learning.presets import _as_frame, _as_text, _flatten, _table_small  # noqa: E402
+from superintendent.learning.presets import as_frame, as_text, flatten, _table_small  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,11 +53,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def old_preset(name: str) -> Any:
     """The presets before issue 14 (superintendent/learning/presets.py at that time)."""
     if name == "logistic_regression":
-        return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000))
+        return make_pipeline(FunctionTransformer(flatten), StandardScaler(), LogisticRegression(max_iter=2000))
     if name == "tfidf_logistic_regression":
-        return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        return make_pipeline(FunctionTransformer(as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
                              LogisticRegression(max_iter=2000))
-    return make_pipeline(FunctionTransformer(_as_frame), HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100))
+    return make_pipeline(FunctionTransformer(as_frame), HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100))
 
 
 def wine() -> tuple[Any, np.ndarray]:
@@ -157,7 +157,7 @@ def main() -> None:
     print("| data | labels | majority baseline | logistic regression (small-data stage) | gradient boosting |")
     print("| --- | ---: | ---: | ---: | ---: |")
     boosting = lambda: old_preset("gradient_boosting")  # noqa: E731
-    small = lambda: make_pipeline(FunctionTransformer(_as_frame), _table_small())  # noqa: E731
+    small = lambda: make_pipeline(FunctionTransformer(as_frame), _table_small())  # noqa: E731
     for name, data in SWITCH_DATA:
         x, y = data()
         for n in switch_counts:

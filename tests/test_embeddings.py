@@ -25,7 +25,7 @@ from superintendent import cli, queue
 from superintendent.app import render
 from superintendent.learning import embeddings, make_preset, run_retrain
 from superintendent.learning.embeddings import EMBEDDING_DIM, MISSING_EXTRA, TextEmbeddings
-from superintendent.learning.presets import EMBEDDINGS_PRESET, MODEL_PRESETS, PRESET_LABEL_MODES
+from superintendent.learning.presets import EMBEDDINGS_PRESET, MODEL_PRESETS, PRESET_LABEL_MODES, preset_description
 from superintendent.retrain_requests import request_retrain
 from superintendent.store import Item, RunStatus, session_scope
 from superintendent.validation import ValidationError
@@ -102,9 +102,18 @@ def test_the_model_loads_with_no_network_and_writes_no_cache(wordllama, tmp_path
 # --------------------------------------------------------------------------- the preset
 
 
-def test_the_preset_is_listed_for_classification_and_names_the_extra():
-    assert INSTALL in MODEL_PRESETS[EMBEDDINGS_PRESET]
+def test_the_preset_is_listed_for_classification():
+    assert EMBEDDINGS_PRESET in MODEL_PRESETS
     assert PRESET_LABEL_MODES[EMBEDDINGS_PRESET] == ("single", "multi")
+
+
+def test_without_the_extra_the_preset_description_names_it(without_wordllama):
+    assert preset_description(EMBEDDINGS_PRESET) == f"{MODEL_PRESETS[EMBEDDINGS_PRESET]}; needs {INSTALL}"
+
+
+def test_with_the_extra_the_preset_description_asks_for_no_install(wordllama):
+    assert INSTALL not in preset_description(EMBEDDINGS_PRESET)  # it is installed: no stale advice on the Admin or Model page
+    assert preset_description(EMBEDDINGS_PRESET) == MODEL_PRESETS[EMBEDDINGS_PRESET]
 
 
 def test_the_preset_beats_the_majority_class_at_20_labels(wordllama):
@@ -189,6 +198,15 @@ def test_without_the_extra_retrain_now_on_the_model_page_shows_the_message(witho
     at.switch_page("pages/model.py").run()
     at.button(key="model-retrain").click().run()
     assert errors(at) == [render.text(MISSING_EXTRA)]  # the message as Markdown shows it: escaped, read as written
+
+
+def test_with_the_extra_the_model_page_names_the_model_without_install_advice(wordllama, app_env):
+    add_user(app_env, "boss", role="admin")
+    _jokes_project(app_env)
+    at = logged_in("boss")
+    at.switch_page("pages/model.py").run()
+    shown = " ".join(m.value for m in at.markdown)
+    assert render.text(MODEL_PRESETS[EMBEDDINGS_PRESET]) in shown and "pip install" not in shown
 
 
 def test_without_the_extra_the_admin_page_refuses_the_preset_with_the_message(without_wordllama, app_env):

@@ -21,7 +21,7 @@ from superintendent.app.guard import Note, guarded_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.resources import engine
 from superintendent.app.widgets import all_projects
-from superintendent.learning import MODEL_PRESETS, make_preset
+from superintendent.learning import MODEL_PRESETS, make_preset, preset_description
 from superintendent.project_settings import default_model_preset
 from superintendent.store import Project, Role, session_scope
 from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, NotFoundError, SuperintendentError
@@ -81,7 +81,7 @@ def _on_pick(projects: dict[str, Project]) -> None:
 def _model_label(key: str) -> str:
     if key == BY_DATA_TYPE:
         return "a model suited to the kind and data type (text spans, images, text, tables)"
-    return MODEL_PRESETS.get(key, "no model (no active learning)")
+    return preset_description(key) if key in MODEL_PRESETS else "no model (no active learning)"
 
 
 def projects_tab(user: CurrentUser) -> None:

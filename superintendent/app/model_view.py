@@ -21,7 +21,7 @@ from superintendent.app import charts, render, resources, state
 from superintendent.app.guard import guarded_engine_action
 from superintendent.app.login import CurrentUser
 from superintendent.app.widgets import project_picker
-from superintendent.learning.presets import MODEL_PRESETS
+from superintendent.learning.presets import MODEL_PRESETS, preset_description
 from superintendent.learning.retrain import PHASES, RetrainProgress
 from superintendent.learning.runs import latest_runs, run_numbers
 from superintendent.orchestration import project_schedule
@@ -172,7 +172,8 @@ def render_page(user: CurrentUser) -> None:
         return
     engine = resources.engine()
     schedule = project_schedule(engine, project)
-    model_name = project.model_factory or MODEL_PRESETS.get(project.model_preset or "", "none set")
+    model_name = project.model_factory or (preset_description(project.model_preset) if project.model_preset in MODEL_PRESETS
+                                           else "none set")
     if project.label_mode == "spans":  # the acquisition function is a classification setting: spans have their own order
         order = "the model's doubt per text (its words' tag entropy, added up); score: entity F1"
     elif project.label_mode == "boxes":

@@ -29,6 +29,7 @@ from superintendent.learning.presets import (
     model_features,
     model_for_project,
     model_view,
+    preset_description,
     stack_features,
 )
 from superintendent.learning.runs import latest_runs
@@ -52,6 +53,7 @@ __all__ = [
     "model_features",
     "model_for_project",
     "model_view",
+    "preset_description",
     "run_retrain",
     "stack_features",
     "top_guesses",

@@ -45,7 +45,7 @@ from superintendent.al.coverage import coverage_order, default_centres
 from superintendent.al.diversity import DEFAULT_MAX_DIMS, project_features
 from superintendent.config import get_settings
 from superintendent.learning import runs
-from superintendent.learning.presets import _as_text, _flatten, model_view, stack_features  # the model's own readers of text and images
+from superintendent.learning.presets import as_text, flatten, model_view, stack_features  # the model's own readers of text and images
 from superintendent.learning.writing import head_priorities
 from superintendent.marks import is_marks
 from superintendent.store import ModelRun, Project, RunStatus, session_scope
@@ -79,9 +79,9 @@ def _batch_view(features: list[Any], project: Project) -> Any:
     files), a DataFrame (table rows) or a list of strings (text)."""
     x = model_view(stack_features(features), project)
     if isinstance(x, pd.DataFrame) and "image_path" in x.columns:
-        return project_features(_flatten(x), DEFAULT_MAX_DIMS, rng=0)
+        return project_features(flatten(x), DEFAULT_MAX_DIMS, rng=0)
     if project.data_type == "text" or (isinstance(x, list) and all(isinstance(v, str) for v in x)):
-        return _as_text(x)
+        return as_text(x)
     if isinstance(x, pd.DataFrame):
         return x.reset_index(drop=True)
     try:

@@ -10,12 +10,13 @@ tokenizer in a ``tokenizer/`` folder while the wheel ships ``tokenizers/``).
 256)`` array out) with nothing but its parameters as state, so it clones and
 pickles; the model itself is loaded once per process and shared, as it is
 read-only. The preset ``embeddings_logistic_regression`` of
-:mod:`superintendent.learning.presets` puts ``_as_text`` (rows and dicts to
+:mod:`superintendent.learning.presets` puts ``as_text`` (rows and dicts to
 one string) in front of it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from superintendent.validation import ValidationError
 
-__all__ = ["EMBEDDING_DIM", "MISSING_EXTRA", "TextEmbeddings", "embedding_model", "require_wordllama"]
+__all__ = ["EMBEDDING_DIM", "MISSING_EXTRA", "TextEmbeddings", "embedding_model", "require_wordllama", "wordllama_installed"]
 
 WORDLLAMA_CONFIG = "l2_supercat"  # the configuration whose 256-d weights and tokenizer the wheel ships
 EMBEDDING_DIM = 256
@@ -50,6 +51,11 @@ def _import_wordllama() -> ModuleType:
         root.handlers[:] = handlers
         root.setLevel(level)
     return wordllama
+
+
+def wordllama_installed() -> bool:
+    """Whether the extra's package is installed (found on the path; not imported, so cheap enough for every page draw)."""
+    return importlib.util.find_spec("wordllama") is not None
 
 
 def require_wordllama() -> ModuleType:

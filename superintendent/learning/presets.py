@@ -19,15 +19,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.multioutput import MultiOutputClassifier
 
-from superintendent.learning.embeddings import TextEmbeddings, require_wordllama
+from superintendent.learning.embeddings import TextEmbeddings, require_wordllama, wordllama_installed
 from superintendent.learning.spans import SpanModel
 from superintendent.store import Project
 from superintendent.validation import ValidationError
 
 __all__ = [
     "EMBEDDINGS_PRESET", "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "PRESET_LABEL_MODES", "SMALL_DATA_LABELS", "SPAN_PRESET", "OptionModel",
-    "Preprocess", "SmallDataStage", "has_in_app_model", "identity_preprocess", "load_factory", "make_preset", "model_features",
-    "model_for_project", "model_view", "preset_misfit", "stack_features",
+    "Preprocess", "SmallDataStage", "as_frame", "as_text", "flatten", "has_in_app_model", "identity_preprocess", "load_factory", "make_preset", "model_features",
+    "model_for_project", "model_view", "preset_description", "preset_misfit", "stack_features",
 ]
 
 Preprocess = Callable[[Any, Any], tuple[Any, Any]]
@@ -49,20 +49,23 @@ def _load_image_files(paths: Any) -> np.ndarray:
     return out
 
 
-def _flatten(x: Any) -> np.ndarray:
+def flatten(x: Any) -> np.ndarray:
+    """Rows as one flat float vector each (images, arrays, numeric rows; a table of image files: their pixels)."""
     if isinstance(x, pd.DataFrame) and "image_path" in x.columns:
         x = _load_image_files(x["image_path"].tolist())
     arr = np.asarray(x, dtype=float)
     return arr.reshape(len(arr), -1)
 
 
-def _as_text(x: Any) -> list[str]:
+def as_text(x: Any) -> list[str]:
+    """Rows as one string each (a table row or dict: its values joined by spaces)."""
     if isinstance(x, pd.DataFrame):
         return x.astype(str).agg(" ".join, axis=1).tolist()
     return [v if isinstance(v, str) else " ".join(map(str, dict(v).values())) if isinstance(v, (dict, pd.Series)) else str(v) for v in x]
 
 
-def _as_frame(x: Any) -> pd.DataFrame:
+def as_frame(x: Any) -> pd.DataFrame:
+    """Rows as a table (dicts and rows to columns); text columns become categories (gradient boosting's own kind)."""
     frame = x.copy() if isinstance(x, pd.DataFrame) else pd.DataFrame(list(x))
     for col in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[col]):
@@ -72,6 +75,7 @@ def _as_frame(x: Any) -> pd.DataFrame:
 
 # Below this many labels the table preset fits logistic regression, from here on gradient boosting: boosting's trees need 20
 # rows per leaf, so with fewer labels they cannot split and predict one class; measured in bench/first_labels.py (docs/benchmarks.md).
+# The image preset regularises its logistic regression more below it.
 SMALL_DATA_LABELS = 100
 
 
@@ -152,21 +156,25 @@ def make_preset(name: str) -> BaseEstimator:
     from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScaler
 
     if name == "logistic_regression":
-        return make_pipeline(FunctionTransformer(_flatten), StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
+        # below SMALL_DATA_LABELS labels ten times the regularisation (C=0.1): on digits, 30 seeds, margin labels, 84.7% vs
+        # 83.6% test accuracy at 50 labels, the same from 100 on (bench/preset_learning.py, docs/benchmarks.md)
+        return make_pipeline(FunctionTransformer(flatten), StandardScaler(), SmallDataStage(
+            small=LogisticRegression(C=0.1, max_iter=2000, class_weight="balanced"),
+            large=LogisticRegression(max_iter=2000, class_weight="balanced")))
     if name == "tfidf_logistic_regression":  # balanced class weights: with 20 short texts the intercept no longer outvotes the words
-        return make_pipeline(FunctionTransformer(_as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        return make_pipeline(FunctionTransformer(as_text), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
                              LogisticRegression(max_iter=2000, class_weight="balanced"))
     if name == EMBEDDINGS_PRESET:  # needs the extra superintendent[embeddings]: without it, say so now, not at the first fit
         require_wordllama()
         # rows scaled to length 1 (cosine geometry), measured against standardised and raw embeddings, 10 seeds: at 20 labels
         # 99.5% / 97.3% / 97.9% on pyjokes' neutral-or-chuck, 66.9% / 65.6% / 66.7% on VADER's words (positive or negative).
         # Normalizer leaves an empty text's zeros as they are.
-        return make_pipeline(FunctionTransformer(_as_text), TextEmbeddings(), Normalizer(),
+        return make_pipeline(FunctionTransformer(as_text), TextEmbeddings(), Normalizer(),
                              LogisticRegression(max_iter=2000, class_weight="balanced"))
     if name == SPAN_PRESET:
         return SpanModel()
     if name == "gradient_boosting":
-        return make_pipeline(FunctionTransformer(_as_frame), SmallDataStage(
+        return make_pipeline(FunctionTransformer(as_frame), SmallDataStage(
             small=_table_small(), large=HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100)))
     raise ValidationError(f"unknown model preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
 
@@ -174,9 +182,9 @@ def make_preset(name: str) -> BaseEstimator:
 SPAN_PRESET = "token_crf"
 EMBEDDINGS_PRESET = "embeddings_logistic_regression"
 MODEL_PRESETS = {
-    "logistic_regression": "Logistic regression on flattened, scaled arrays (images, numeric rows)",
+    "logistic_regression": f"Logistic regression on flattened, scaled arrays (images, numeric rows), stronger below {SMALL_DATA_LABELS} labels",
     "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
-    EMBEDDINGS_PRESET: 'Text embeddings (WordLlama, offline) and logistic regression; needs pip install "superintendent[embeddings]"',  # noqa: E501 - one line in the Admin select box
+    EMBEDDINGS_PRESET: "Text embeddings (WordLlama, offline) and logistic regression",
     "gradient_boosting": (f"Logistic regression below {SMALL_DATA_LABELS} labels, then gradient boosting trees (table rows; "
                           "categories, missing values)"),
     SPAN_PRESET: "Spans projects: a CRF over the text's tokens (word, shape, neighbours) that predicts the marked spans",
@@ -186,6 +194,15 @@ MODEL_PRESETS = {
 PRESET_LABEL_MODES = {"logistic_regression": ("single", "multi"), "tfidf_logistic_regression": ("single", "multi"),
                       EMBEDDINGS_PRESET: ("single", "multi"),
                       "gradient_boosting": ("single", "multi"), SPAN_PRESET: ("spans",)}
+
+
+def preset_description(name: str) -> str:
+    """What a preset is, for people (one line in the Admin select box); a preset whose package is missing says how to
+    install it (looked up without importing it)."""
+    text = MODEL_PRESETS[name]
+    if name == EMBEDDINGS_PRESET and not wordllama_installed():
+        text += '; needs pip install "superintendent[embeddings]"'
+    return text
 
 
 def preset_misfit(name: str, label_mode: str) -> str | None:
