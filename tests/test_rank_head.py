@@ -110,21 +110,49 @@ def _schedule(engine, project, **settings):
         return queue.update_project(s, queue.get_project(s, project.id), **settings)
 
 
-def test_a_project_retrained_by_hand_gets_the_whole_limit(engine, monkeypatch):
-    from superintendent.learning.writing import head_length
+def _people_label(engine, project, n: int) -> None:
+    from superintendent.auth import ensure_user
+    from superintendent.store import Role
 
-    project = digits_project(engine, n_items=300, n_labelled=100)
+    with session_scope(engine) as s:
+        user = ensure_user(s, "labeller", role=Role.labeller)
+    for _ in range(n):
+        with session_scope(engine) as s:
+            task = queue.claim_next(s, project, user, resume=False)
+            queue.submit(s, project, user, task.item_id, int(DIGITS.target[task.item_id % len(DIGITS.target)]))
+
+
+def test_a_project_retrained_by_hand_expects_the_gap_before_this_retrain_again(engine, monkeypatch):
+    """No interval: the next retrain comes when someone asks. The labels people gave since the last successful retrain
+    started (since the project was created, before the first) are the estimate; twice that, within the minimum and the
+    limit, and the retrain writes exactly that many."""
+    from superintendent.learning import writing
+
+    monkeypatch.setattr(writing, "HEAD_MIN", 30)
     monkeypatch.setenv("SUPERINTENDENT_RANK_WRITE_LIMIT", "150")
-    assert head_length(engine, project) == 150  # no interval: the next retrain may be far off
+    project = digits_project(engine, n_items=400, n_labelled=100)  # 100 labels imported: not people labelling
+    assert writing.head_length(engine, project) == 30  # nobody labelled yet: the minimum
+    _people_label(engine, project, 20)
+    assert writing.head_length(engine, project) == 40  # 20 labels since the project was created: 2 x 20
+    _people_label(engine, project, 40)
+    assert writing.head_length(engine, project) == 120
+
+    before = priorities(engine, project)
+    retrain(engine, project, 160)
+    after = priorities(engine, project)
+    assert sum(after[i] != before[i] for i in after) == 120  # what the retrain writes
+    assert writing.head_length(engine, project) == 30  # a retrain since, and no label after it: the minimum again
+    _people_label(engine, project, 25)
+    assert writing.head_length(engine, project) == 50  # only the labels since that retrain started count
+    _people_label(engine, project, 60)
+    assert writing.head_length(engine, project) == 150  # never past the limit
 
 
 def test_a_scheduled_retrain_writes_what_labellers_reach_before_the_next(engine, monkeypatch):
     """Every 10 labels, nobody labelling lately: the minimum head (imported labels are not people labelling); with
     people labelling at a rate that reaches further before the next retrain: a longer head, never past the limit. The
     retrain writes exactly that many."""
-    from superintendent.auth import ensure_user
     from superintendent.learning import writing
-    from superintendent.store import Role
 
     monkeypatch.setattr(writing, "HEAD_MIN", 30)
     monkeypatch.setenv("SUPERINTENDENT_RANK_WRITE_LIMIT", "150")
@@ -132,12 +160,7 @@ def test_a_scheduled_retrain_writes_what_labellers_reach_before_the_next(engine,
     project = _schedule(engine, project, retrain_interval_n_labels=10)
     assert writing.head_length(engine, project) == 30  # 2 x 10 labels, raised to the minimum
 
-    with session_scope(engine) as s:
-        user = ensure_user(s, "labeller", role=Role.labeller)
-    for _ in range(30):  # 30 labels in the last 10 minutes: 0.05 a second
-        with session_scope(engine) as s:
-            task = queue.claim_next(s, project, user, resume=False)
-            queue.submit(s, project, user, task.item_id, int(DIGITS.target[task.item_id % len(DIGITS.target)]))
+    _people_label(engine, project, 30)  # 30 labels in the last 10 minutes: 0.05 a second
     project = _schedule(engine, project, retrain_interval_seconds=60.0)
     assert writing.head_length(engine, project) == 50  # 2 x (max(10, 0.05 x 60) + 0.05 x 300)
     project = _schedule(engine, project, retrain_interval_seconds=1200.0)  # the rate over 20 minutes: 0.025 a second

@@ -11,6 +11,7 @@ project's label count and its last run in one snapshot).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,8 +21,8 @@ from sqlmodel import Session
 from superintendent.store import ModelRun, Project, RunStatus, session_scope, utcnow
 from superintendent.webhooks import events as webhook_events
 
-__all__ = ["close_abandoned_runs", "earlier_successes", "finish_run", "last_finished_n_labels", "latest_run", "latest_runs", "run_numbers",
-           "running_run", "start_run"]
+__all__ = ["close_abandoned_runs", "earlier_successes", "finish_run", "last_finished_n_labels", "last_success_started", "latest_run",
+           "latest_runs", "run_numbers", "running_run", "start_run"]
 
 ABANDONED = "abandoned: the process running it stopped"
 
@@ -92,6 +93,13 @@ def last_finished_n_labels(session: Session, project: Project) -> int | None:
     return session.execute(
         _newest_first(sa.select(ModelRun.n_labels).where(ModelRun.project_id == project.id, ModelRun.status != RunStatus.running.value))
         .limit(1)
+    ).scalar_one_or_none()
+
+
+def last_success_started(session: Session, project: Project) -> dt.datetime | None:
+    """When the project's newest successful run started, or None (a running retrain is not one yet)."""
+    return session.execute(_newest_first(
+        sa.select(ModelRun.started_at).where(ModelRun.project_id == project.id, ModelRun.status == RunStatus.succeeded.value)).limit(1)
     ).scalar_one_or_none()
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from superintendent import queue
 from superintendent.config import get_settings
+from superintendent.learning import runs
 from superintendent.store import Project, session_scope, utcnow
 
 __all__ = ["HEAD_MIN", "head_length", "head_priorities", "item_batches"]
@@ -31,16 +32,20 @@ RETRAIN_SLACK_SECONDS = 300.0  # labels made while the next retrain runs and wai
 def head_length(engine: Engine, project: Project, now: dt.datetime | None = None) -> int:
     """How many items of its order a retrain writes: the ones labellers can reach before the next retrain.
 
-    A project retrained by hand (no interval) gets ``rank_write_limit`` (the next retrain may be far off). A scheduled
-    one retrains after ``retrain_interval_n_labels`` new labels and ``retrain_interval_seconds``, so labellers reach
-    about ``max(n_labels, rate x seconds)`` items before the next retrain, plus those labelled while it runs: the head
-    is twice that, at least :data:`HEAD_MIN`, at most ``rank_write_limit``. An item past the head keeps its earlier
-    place, so labellers who outrun the estimate still get every item, in the earlier order.
+    A scheduled project retrains after ``retrain_interval_n_labels`` new labels and ``retrain_interval_seconds``, so
+    labellers reach about ``max(n_labels, rate x seconds)`` items before the next retrain, plus those labelled while it
+    runs. A project retrained by hand (no interval) retrains when someone asks: the labels people gave since its last
+    successful retrain started (since it was created, before its first) are the estimate of the gap to the next one.
+    The head is twice the estimate, at least :data:`HEAD_MIN`, at most ``rank_write_limit``. An item past the head
+    keeps its earlier place, so labellers who outrun the estimate still get every item, in the earlier order.
     """
     limit = get_settings().rank_write_limit
     every, n_labels = project.retrain_interval_seconds, project.retrain_interval_n_labels
     if every is None and n_labels == 0:
-        return limit
+        with session_scope(engine, write=False) as s:
+            since = runs.last_success_started(s, project) or project.created_at
+            gap = queue.labels_since(s, project, since)
+        return int(min(limit, max(HEAD_MIN, 2 * gap)))
     window = max(every or 0.0, RATE_WINDOW_SECONDS)
     with session_scope(engine, write=False) as s:
         recent = queue.labels_since(s, project, (now or utcnow()) - dt.timedelta(seconds=window))
