@@ -24,7 +24,7 @@ from superintendent.learning.presets import MODEL_PRESETS, PRESET_LABEL_MODES
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(600)]
 
-DATA_OF = {"logistic_regression": {"digits"}, "gradient_boosting": {"wine", "breast_cancer"},
+DATA_OF = {"logistic_regression": {"digits"}, "gradient_boosting": {"wine", "breast_cancer", "tips_day", "gapminder"},
            "tfidf_logistic_regression": {"jokes", "vader_words"}}
 
 

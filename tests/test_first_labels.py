@@ -110,17 +110,25 @@ def test_presets_beat_the_majority_class_at_the_first_labels(data, preset, n):
     assert all(passed), f"seeds passing: {sum(passed)} of {len(passed)}"
 
 
-def test_the_table_preset_switches_to_boosting_at_enough_labels():
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def test_the_table_preset_adds_boosting_at_enough_labels():
+    """Below SMALL_DATA_LABELS logistic regression alone; from there on its probabilities averaged with boosted trees'."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 
     from superintendent.learning.presets import SMALL_DATA_LABELS
 
     x, y = _tips()
-    for n, kind in ((SMALL_DATA_LABELS - 1, LogisticRegression), (SMALL_DATA_LABELS, HistGradientBoostingClassifier)):
-        labelled, _ = _first_labels(y, n, 0)
-        model = make_preset("gradient_boosting").fit(x.iloc[labelled], y[labelled])
-        fitted = model[-1].estimator_
-        assert isinstance(fitted[-1] if hasattr(fitted, "steps") else fitted, kind)
+    labelled, rest = _first_labels(y, SMALL_DATA_LABELS - 1, 0)
+    fitted = make_preset("gradient_boosting").fit(x.iloc[labelled], y[labelled])[-1].estimator_
+    assert isinstance(fitted[-1], LogisticRegression)
+    labelled, rest = _first_labels(y, SMALL_DATA_LABELS, 0)
+    model = make_preset("gradient_boosting").fit(x.iloc[labelled], y[labelled])
+    fitted = model[-1].estimator_
+    assert isinstance(fitted, VotingClassifier) and fitted.voting == "soft"
+    linear, trees = fitted.estimators_
+    assert isinstance(linear[-1], LogisticRegression) and isinstance(trees, HistGradientBoostingClassifier)
+    proba = model.predict_proba(x.iloc[rest])
+    both = (linear.predict_proba(x.iloc[rest]) + trees.predict_proba(x.iloc[rest])) / 2
+    assert np.allclose(proba, both)  # the mean of the two models' probabilities
 
 
 def test_the_table_preset_in_a_retrain_guesses_both_classes_from_15_labels(engine):
