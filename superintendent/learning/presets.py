@@ -26,8 +26,8 @@ from superintendent.validation import ValidationError
 
 __all__ = [
     "EMBEDDINGS_PRESET", "IMAGE_FILE_PIXELS", "MODEL_PRESETS", "PRESET_LABEL_MODES", "SMALL_DATA_LABELS", "SPAN_PRESET", "OptionModel",
-    "Preprocess", "SmallDataStage", "as_frame", "as_text", "flatten", "has_in_app_model", "identity_preprocess", "load_factory", "make_preset", "model_features",
-    "model_for_project", "model_view", "preset_description", "preset_misfit", "stack_features",
+    "Preprocess", "SmallDataStage", "as_frame", "as_text", "flatten", "has_in_app_model", "identity_preprocess", "load_factory",
+    "make_preset", "model_features", "model_for_project", "model_view", "preset_description", "preset_misfit", "stack_features",
 ]
 
 Preprocess = Callable[[Any, Any], tuple[Any, Any]]
@@ -176,7 +176,8 @@ def make_preset(name: str) -> BaseEstimator:
     if name == "gradient_boosting":
         # from SMALL_DATA_LABELS on, the trees' and the logistic regression's probabilities averaged: trees alone on 100
         # labels chosen by margin fell to 37 % accuracy on tips' day (55 % before the switch) and 54 % on gapminder's
-        # continent; averaged, 56.5 % and 59.5 %, and as good as the trees further on (bench/preset_learning.py, data tips_day and gapminder)
+        # continent; averaged, 56.5 % and 59.5 %, and about as good as the trees further on (bench/preset_learning.py,
+        # data tips_day and gapminder; docs/benchmarks.md)
         trees = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=100)
         return make_pipeline(FunctionTransformer(as_frame), SmallDataStage(
             small=_table_small(), large=VotingClassifier([("linear", _table_small()), ("trees", trees)], voting="soft")))
@@ -186,7 +187,8 @@ def make_preset(name: str) -> BaseEstimator:
 SPAN_PRESET = "token_crf"
 EMBEDDINGS_PRESET = "embeddings_logistic_regression"
 MODEL_PRESETS = {
-    "logistic_regression": f"Logistic regression on flattened, scaled arrays (images, numeric rows), stronger below {SMALL_DATA_LABELS} labels",
+    "logistic_regression": (f"Logistic regression on flattened, scaled arrays (images, numeric rows), stronger below "
+                            f"{SMALL_DATA_LABELS} labels"),
     "tfidf_logistic_regression": "TF-IDF of character n-grams and logistic regression (text, short or long)",
     EMBEDDINGS_PRESET: "Text embeddings (WordLlama, offline) and logistic regression",
     "gradient_boosting": (f"Logistic regression; from {SMALL_DATA_LABELS} labels, averaged with boosted trees (table rows; "
