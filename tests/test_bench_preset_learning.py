@@ -65,13 +65,16 @@ def test_preset_learning_quick(tmp_path: Path) -> None:
                 assert curve[0] == at_20  # both strategies start from the same 20 seed labels
                 first = next((n for n, a in zip(s["sizes"], curve) if a >= target), None)
                 assert needed == first, (r["preset"], r["data"], name)
-        random_median, margin_median = (r["strategies"][k]["median_needed"] for k in ("random", "margin"))
-        if random_median is not None and margin_median is not None:
-            assert r["ratio"] == pytest.approx(margin_median / random_median)
-        elif margin_median is not None:  # random not reached within the budget: a bound
-            assert r["ratio"] is None and r["ratio_below"] == pytest.approx(margin_median / r["budget"])
-        assert r["reached_at_seed_labels"] == (random_median == margin_median == 20)
-        assert (r["targets"]["margin_ratio_at_most_0.75"] is None) == r["reached_at_seed_labels"]  # nothing to save: not judged
+        assert set(r["strategies"]) == {"random", "margin", "margin_diverse"}
+        random_median, margin_median, diverse_median = (r["strategies"][k]["median_needed"] for k in ("random", "margin", "margin_diverse"))
+        for ratios, median in ((r, margin_median), (r["diverse"], diverse_median)):
+            if random_median is not None and median is not None:
+                assert ratios["ratio"] == pytest.approx(median / random_median)
+            elif median is not None:  # random not reached within the budget: a bound
+                assert ratios["ratio"] is None and ratios["ratio_below"] == pytest.approx(median / r["budget"])
+        assert r["reached_at_seed_labels"] == (random_median == margin_median == diverse_median == 20)
+        for key in ("margin", "margin_diverse"):  # nothing to save: not judged
+            assert (r["targets"][f"{key}_ratio_at_most_0.75"] is None) == r["reached_at_seed_labels"]
         assert [h["fraction"] for h in r["harder_targets"]] == [0.95, 0.98]
         passing = sum(a > b for a, b in zip(r["accuracy_at_20"], r["majority_baseline"]))
         assert r["seeds_beating_majority_at_20"] == passing
