@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from superintendent.al.acquisition import ACQUISITION_NAMES
+from superintendent.al.acquisition import ACQUISITION_NAMES, DEFAULT_ACQUISITION
 from superintendent.config import default_data_dir, get_settings
 from superintendent.validation import NotFoundError, SuperintendentError, ValidationError
 
@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-free-text", action="store_true")
     p.add_argument("--model-preset", help="logistic_regression, tfidf_logistic_regression or gradient_boosting")
     p.add_argument("--model-factory", help="package.module:function returning a scikit-learn estimator")
-    p.add_argument("--acquisition-function", choices=ACQUISITION_NAMES, default="margin",
+    p.add_argument("--acquisition-function", choices=ACQUISITION_NAMES, default=DEFAULT_ACQUISITION,
                    help="how the model ranks items (the *_diverse ones also spread each batch out)")
     p.add_argument("--shuffle-prop", type=float, default=0.1)
     p.add_argument("--annotations-per-item", type=int, default=1)

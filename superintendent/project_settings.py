@@ -24,7 +24,7 @@ import numpy as np
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, LABEL_MODES, ValidationError, check_options
+from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, DEFAULT_ACQUISITION, LABEL_MODES, ValidationError, check_options
 
 NAME_MAX_CHARS = 200  # the width of sp_project.name
 GUIDELINES_MAX_CHARS = 20_000
@@ -100,7 +100,7 @@ class ProjectSettings(BaseModel):
     model_preset: str | None = Field(default=None, description="Name of a model preset (superintendent.learning.MODEL_PRESETS); None: no model.")
     model_factory: str | None = Field(default=None, description="A model factory 'package.module:function' (code: set by admins only); "
                                                                "takes precedence over model_preset.")
-    acquisition_function: str = Field(default="margin", description=f"How the model ranks items: one of {', '.join(ACQUISITION_NAMES)}.")
+    acquisition_function: str = Field(default=DEFAULT_ACQUISITION, description=f"How the model ranks items: one of {', '.join(ACQUISITION_NAMES)}.")
     shuffle_prop: float = Field(default=0.1, description="Share of the queue order given to random picks, from 0 to 1.")
     retrain_interval_seconds: float | None = Field(default=None, description="Retrain every this many seconds; None: not on a timer.")
     retrain_interval_n_labels: int = Field(default=0, description="Retrain after this many new labels; 0: not on a label count.")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from superintendent import serialization
-from superintendent.al.acquisition import ACQUISITION_NAMES  # re-exported: the names a project may store
+from superintendent.al.acquisition import ACQUISITION_NAMES, DEFAULT_ACQUISITION  # re-exported: the names a project may store
 from superintendent.config import Settings, get_settings
 from superintendent.labels import NO_MATCH, match_option
 

@@ -32,6 +32,7 @@ from superintendent.al import diversity
 
 __all__ = [
     "ACQUISITION_FUNCTIONS",
+    "DEFAULT_ACQUISITION",
     "DIVERSE_SUFFIX",
     "acquisition_scores",
     "certainty",
@@ -378,6 +379,7 @@ ACQUISITION_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
     "margin_diverse": margin_diverse,
 }
 ACQUISITION_NAMES = tuple(ACQUISITION_FUNCTIONS)
+DEFAULT_ACQUISITION = "margin"  # a new project's, unless it names another
 
 
 def get_acquisition_function(spec: str | AcquisitionFunction) -> AcquisitionFunction:

@@ -24,7 +24,7 @@ from superintendent.app.widgets import all_projects
 from superintendent.learning import MODEL_PRESETS, make_preset, preset_description
 from superintendent.project_settings import default_model_preset
 from superintendent.store import Project, Role, session_scope
-from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, NotFoundError, SuperintendentError
+from superintendent.validation import ACQUISITION_NAMES, DATA_TYPES, DEFAULT_ACQUISITION, NotFoundError, SuperintendentError
 
 # A project's kind is its label_mode (superintendent.marks for spans and boxes); ProjectSettings refuses wrong combinations.
 KINDS = {"single": "Classification: one label per item", "multi": "Classification: several labels per item",
@@ -57,7 +57,7 @@ def _parse_descriptions(text: str) -> dict[str, str]:
 def _form_values(project: Project | None) -> dict[str, Any]:
     if project is None:
         return {"name": "", "data_type": DATA_TYPES[0], "label_mode": "single", "options": "", "descriptions": "", "guidelines": "",
-                "allow_free_text": False, "model": BY_DATA_TYPE, "acquisition": "margin", "shuffle": 0.1, "overlap": 1, "every": 60,
+                "allow_free_text": False, "model": BY_DATA_TYPE, "acquisition": DEFAULT_ACQUISITION, "shuffle": 0.1, "overlap": 1, "every": 60,
                 "n_labels": 10, "lease": 300, "hints": False}
     return {"name": project.name, "data_type": project.data_type if project.data_type in DATA_TYPES else DATA_TYPES[-1],
             "label_mode": project.label_mode, "options": "\n".join(map(str, project.options)),

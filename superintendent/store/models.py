@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from superintendent.al.acquisition import DEFAULT_ACQUISITION
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
@@ -197,7 +199,7 @@ class Project(SQLModel, table=True):
     allow_free_text: bool = Field(default=False)
     model_preset: str | None = Field(default=None, max_length=100)
     model_factory: str | None = Field(default=None, max_length=300)
-    acquisition_function: str = Field(default="margin", max_length=50)
+    acquisition_function: str = Field(default=DEFAULT_ACQUISITION, max_length=50)
     shuffle_prop: float = Field(default=0.1)
     retrain_interval_seconds: float | None = Field(default=None)
     retrain_interval_n_labels: int = Field(default=0)
