@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sklearn.datasets import load_digits
@@ -199,3 +200,21 @@ def test_the_window_comes_from_the_project_settings_and_is_checked(engine):
     assert run.status == RunStatus.failed.value and "diversity_window must be a whole number" in run.message
     with pytest.raises(ValidationError, match="unknown acquisition function 'margin_fancy'"), session_scope(engine) as s:
         queue.create_project(s, "nope", acquisition_function="margin_fancy")
+
+
+@pytest.mark.parametrize("n_labels", [40, 150])  # the table preset's two stages: logistic regression, then the soft vote
+def test_the_table_presets_diversity_view_is_its_scaled_columns(n_labels):
+    """Distances for the diversity step are taken in what the table preset's classifier sees (numbers scaled, categories
+    one-hot), not in the raw table, where a population in the millions would decide every distance alone."""
+    from superintendent.learning.presets import make_preset, model_features
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"population": rng.normal(3e7, 1e7, 300), "life_expectancy": rng.normal(65, 10, 300),
+                          "continent": rng.choice(["Africa", "Asia", "Europe"], 300)})
+    labels = np.where(table["life_expectancy"] > 65, "long", "short")
+    model = make_preset("gradient_boosting").fit(table[:n_labels], labels[:n_labels])
+    view = model_features(model, table[n_labels:], model.predict_proba(table[n_labels:]))
+    view = np.asarray(view.toarray() if hasattr(view, "toarray") else view, dtype=float)
+    assert view.shape == (300 - n_labels, 2 + 3)  # two scaled numbers, three one-hot continents
+    assert view[:, :2].std(axis=0) == pytest.approx([1.0, 1.0], abs=0.35)
+    assert set(np.unique(view[:, 2:])) <= {0.0, 1.0}

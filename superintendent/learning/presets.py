@@ -298,20 +298,38 @@ def _fitted_model(model: BaseEstimator) -> BaseEstimator:
     return model
 
 
+def _classifier_input(estimator: BaseEstimator, x: Any) -> Any:
+    """What the innermost classifier sees of ``x``: every pipeline's steps before its last, through a
+    :class:`SmallDataStage` (its fitted stage) and a voting ensemble (its first member that is a pipeline: the table
+    preset's scaled and one-hot columns, not the raw table, whose biggest column would decide every distance)."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.pipeline import Pipeline
+
+    while True:
+        if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+            x, estimator = estimator[:-1].transform(x), estimator.steps[-1][1]
+        elif isinstance(estimator, SmallDataStage):
+            estimator = estimator.estimator_
+        elif isinstance(estimator, VotingClassifier):
+            inner = next((e for e in estimator.estimators_ if isinstance(e, Pipeline) and len(e.steps) > 1), None)
+            if inner is None:
+                return x
+            estimator = inner
+        else:
+            return x
+
+
 def model_features(model: BaseEstimator, x: Any, proba: np.ndarray) -> Any:
     """The model's own numeric view of items, for the diversity step.
 
     A pipeline's steps before the classifier (e.g. scaled pixels, TF-IDF
-    vectors); else the features themselves when numeric; else the predicted
+    vectors, a table's scaled and one-hot columns); else the features themselves when numeric; else the predicted
     probabilities (items the model sees alike are then those it predicts alike).
     """
-    estimator = _fitted_model(model)
-    view: Any = x
-    if hasattr(estimator, "steps") and len(estimator.steps) > 1:
-        try:
-            view = estimator[:-1].transform(x)
-        except Exception:  # noqa: BLE001 - a custom pipeline that cannot transform alone: fall back
-            view = x
+    try:
+        view = _classifier_input(_fitted_model(model), x)
+    except Exception:  # noqa: BLE001 - a custom pipeline that cannot transform alone: fall back
+        view = x
     if hasattr(view, "toarray") and hasattr(view, "shape"):
         return view  # sparse (TF-IDF): projected by the diversity step
     try:
