@@ -399,7 +399,7 @@ def plot(report: dict[str, Any], quick: bool) -> None:
     for name, dash, colour in ((f"{report['target_fraction']:.0%} of full-data accuracy", "dot", "black"),
                                ("majority of the 20 seed labels", "dash", "grey")):  # legend entries for the lines of every panel
         fig.add_scatter(x=[None], y=[None], mode="lines", name=name, line=dict(dash=dash, color=colour, width=1), row=1, col=1)
-    fig.update_layout(title=dict(text=f"Every preset: test accuracy from 20 random labels, margin vs random (mean +-1 sd, "
+    fig.update_layout(title=dict(text=f"Every preset: test accuracy from 20 random labels: random, margin and margin_diverse order (mean +-1 sd, "
                                       f"{report['seeds']} seeds)", font=dict(size=14)),
                       legend=dict(xanchor="left", yanchor="top", font=dict(size=11), **legend))
     fig.update_annotations(font_size=10)
