@@ -17,11 +17,13 @@ Per seed: a stratified held-out test split (30 %); the full-data accuracy is the
 (the other 70 %). 20 random seed labels from the pool (drawn again until two classes, as a retrain needs), then
 batches of 5 labels (10 on VADER's words, whose budget is 2,000 labels; see ``CASES``) chosen by the margin
 acquisition function (``acquisition_scores("margin", predict_proba)`` then ``visiting_order``, as ``run_retrain``
-ranks, without its random share) or at random; the preset is refitted after each batch and scored on the test split.
+ranks, without its random share), by ``margin_diverse`` (the same scores, the 2,000 most uncertain items re-ordered in
+rounds of 8 over the model's features, as ``run_retrain`` ranks such a project) or at random; the preset is refitted
+after each batch and scored on the test split.
 
 Reports per preset and data set: the labels needed until the test accuracy first reaches 90 % of the full-data
 accuracy (median over seeds; a seed that never reaches it within the budget counts as more than the budget), the
-ratio margin / random, the same for 95 % and 98 % (from the same curves: where 90 % comes with the seed labels), and
+ratios margin / random and margin_diverse / random, the same for 95 % and 98 % (from the same curves: where 90 % comes with the seed labels), and
 the accuracy at the 20 seed labels against the majority class of those 20 labels (on the test split). Plots the mean
 curves (+-1 sd band), one panel per preset and data set (docs/images/bench-presets.png and
 bench/results/presets.html; quick runs write only the HTML).
