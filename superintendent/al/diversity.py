@@ -92,22 +92,20 @@ def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 1
     round's picks are only as representative as its clusters.
     """
     n = len(x)
-    weight = np.ones(n)
     sq = (x * x).sum(axis=1)
 
     def dist2(rows: np.ndarray) -> np.ndarray:  # (len(rows), n) squared distances
         return np.maximum(sq[rows][:, None] + sq[None, :] - 2.0 * (x[rows] @ x.T), 0.0)
 
     trials = 2 + int(np.log(k))
-    centres = [int(rng.choice(n, p=weight / weight.sum()))]
+    centres = [int(rng.choice(n, p=np.full(n, 1.0 / n)))]
     d2 = dist2(np.array(centres))[0]
     for _ in range(1, k):
-        pot = weight * d2
-        if pot.sum() <= 0.0:  # fewer distinct rows than clusters
+        if d2.sum() <= 0.0:  # fewer distinct rows than clusters
             break
-        candidates = rng.choice(n, size=trials, p=pot / pot.sum())
+        candidates = rng.choice(n, size=trials, p=d2 / d2.sum())
         options = np.minimum(d2[None, :], dist2(candidates))
-        best = int(np.argmin(options @ weight))
+        best = int(np.argmin(options.sum(axis=1)))
         centres.append(int(candidates[best]))
         d2 = options[best]
     c = x[centres]
@@ -117,10 +115,9 @@ def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 1
         if np.array_equal(new, assign):
             break
         assign = new
-        member = np.zeros((n, len(c)))
-        member[np.arange(n), assign] = weight
-        w = member.sum(axis=0)
-        c = np.where((w > 0)[:, None], (member.T @ x) / np.where(w > 0, w, 1.0)[:, None], c)  # an empty cluster keeps its centre
+        member = (assign[:, None] == np.arange(len(c))).astype(float)
+        counts = member.sum(axis=0)
+        c = np.where((counts > 0)[:, None], (member.T @ x) / np.maximum(counts, 1.0)[:, None], c)  # an empty cluster keeps its centre
     return assign
 
 
