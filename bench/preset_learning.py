@@ -18,7 +18,8 @@ Per seed: a stratified held-out test split (30 %); the full-data accuracy is the
 batches of 5 labels (10 on VADER's words, whose budget is 2,000 labels; see ``CASES``) chosen by the margin
 acquisition function (``acquisition_scores("margin", predict_proba)`` then ``visiting_order``, as ``run_retrain``
 ranks, without its random share), by ``margin_diverse`` (the same scores, the 2,000 most uncertain items re-ordered in
-rounds of 8 over the model's features, as ``run_retrain`` ranks such a project) or at random; the preset is refitted
+rounds of one batch over the model's features, as ``run_retrain`` ranks such a project whose labellers give a batch's
+labels between retrains) or at random; the preset is refitted
 after each batch and scored on the test split.
 
 Reports per preset and data set: the labels needed until the test accuracy first reaches 90 % of the full-data
@@ -59,7 +60,7 @@ import numpy as np  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from superintendent.al.acquisition import acquisition_scores, visiting_order  # noqa: E402
-from superintendent.al.diversity import DEFAULT_CANDIDATES, DEFAULT_WINDOW, TopCandidates  # noqa: E402
+from superintendent.al.diversity import DEFAULT_CANDIDATES, TopCandidates  # noqa: E402
 from superintendent.learning.presets import MODEL_PRESETS, PRESET_LABEL_MODES, make_preset, model_features  # noqa: E402
 from superintendent.validation import ValidationError  # noqa: E402
 
@@ -195,10 +196,12 @@ def run_seed(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
                 x_rest = first_labels.rows(x_pool, rest)
                 proba = np.asarray(model.predict_proba(x_rest))
                 scores = acquisition_scores("margin", proba)
-                if strategy == "margin_diverse":  # as _predict_batches and _rank: the top candidates' model features, window 8
+                # margin_diverse as _predict_batches and _rank: the top candidates' model features, rounds of one batch (the
+                # labels given before the next retrain: the window run_retrain takes when the project sets none)
+                if strategy == "margin_diverse":
                     candidates = TopCandidates(DEFAULT_CANDIDATES)
                     candidates.add(scores, lambda rows: model_features(model, first_labels.rows(x_rest, rows), proba[rows]))
-                    order = candidates.order(scores, window=DEFAULT_WINDOW, rng=0)
+                    order = candidates.order(scores, window=step, rng=0)
                 else:
                     order = visiting_order(scores)
                 picks = rest[order[:step]]

@@ -109,8 +109,9 @@ class ProjectSettings(BaseModel):
     show_hints: bool = Field(default=False, description="Show the latest model's guess to labellers.")
     display_columns: list[str] | None = Field(default=None, description="Table rows: the fields labellers see; None: all.")
     model_columns: list[str] | None = Field(default=None, description="Table rows: the fields the model gets; None: all.")
-    diversity_window: int | None = Field(default=None, description="For a '*_diverse' acquisition function: labellers expected to "
-                                                                   "claim together (at least 1); None: the retrain's default (8).")
+    diversity_window: int | None = Field(default=None, description="For a '*_diverse' acquisition function: items per round "
+                                                                   "(at least 1); None: the labels expected before the next retrain "
+                                                                   "(8 before anyone has labelled).")
     guidelines: str = Field(default="", description="Guidelines for labellers (Markdown, raw HTML not rendered), shown on the Label page.")
     option_descriptions: dict[str, str] = Field(default_factory=dict, description="A short description per label option "
                                                 "{option: text}, shown as the option button's help.")

@@ -202,6 +202,39 @@ def test_the_window_comes_from_the_project_settings_and_is_checked(engine):
         queue.create_project(s, "nope", acquisition_function="margin_fancy")
 
 
+def _people_label(engine, project, n):
+    with session_scope(engine) as s:
+        user = ensure_user(s, "labeller", role=Role.labeller)
+    for k in range(n):
+        with session_scope(engine) as s:
+            task = queue.claim_next(s, project, user, resume=False)
+            queue.submit(s, project, user, task.item_id, k % 10)
+
+
+def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(engine, monkeypatch):
+    """A round holds the items labelled before the model sees any of them: the labels people give until the next
+    retrain's order lands (labels_before_next_retrain), 8 before anyone has labelled, never more than MAX_WINDOW."""
+    from superintendent.al import diversity
+    from superintendent.learning import retrain as retrain_module
+
+    options = RetrainOptions(model=make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)))
+    project = duplicated_digits_project(engine, "margin_diverse", name="rounds")
+    assert retrain_project(engine, project, options).signals["diversity_window"] == 8  # imported labels: nobody labelling yet
+    _people_label(engine, project, 12)  # retrained by hand: the gap since the last retrain started is the estimate
+    run = retrain_project(engine, project, options)
+    assert run.status == RunStatus.succeeded.value, run.message
+    assert run.signals["diversity_window"] == 12
+    with session_scope(engine) as s:  # every 30 labels, 12 labels in the last 10 minutes: 30 + 0.02 x 300 while it runs
+        project = queue.update_project(s, queue.get_project(s, project.id), retrain_interval_n_labels=30)
+    assert retrain_project(engine, project, options).signals["diversity_window"] == 36
+    monkeypatch.setattr(retrain_module, "MAX_WINDOW", 20)
+    assert retrain_project(engine, project, options).signals["diversity_window"] == 20
+    assert diversity.MAX_WINDOW * diversity.ROUND_POOL == diversity.DEFAULT_CANDIDATES
+    with session_scope(engine) as s:  # a window set for the project wins
+        project = queue.update_project(s, queue.get_project(s, project.id), diversity_window=3)
+    assert retrain_project(engine, project, options).signals["diversity_window"] == 3
+
+
 @pytest.mark.parametrize("n_labels", [40, 150])  # the table preset's two stages: logistic regression, then the soft vote
 def test_the_table_presets_diversity_view_is_its_scaled_columns(n_labels):
     """Distances for the diversity step are taken in what the table preset's classifier sees (numbers scaled, categories

@@ -8,8 +8,9 @@ a "7"), and the model learns from them little more than from one.
 :func:`diverse_order` re-orders only the top ``n_candidates`` items by
 uncertainty (a few thousand at most, so it stays fast for a million
 unlabelled items; everything below keeps the plain uncertainty order). The
-candidates are handed out in *rounds* of ``window`` items (the number of
-labellers expected to claim together). A round is drawn from the
+candidates are handed out in *rounds* of ``window`` items: the items
+labelled before the model sees any of them (a retrain takes the labels
+expected before the next one; see ``learning.retrain``). A round is drawn from the
 ``ROUND_POOL x window`` most uncertain candidates left (80 for 8 labellers):
 they are clustered by k-means into ``window`` groups, and each group gives
 its most typical item, the one nearest its centre (Zhdanov's "diverse
@@ -38,12 +39,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_WINDOW", "TopCandidates", "diverse_order", "diverse_ranking", "project_features"]
+__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_WINDOW", "MAX_WINDOW", "TopCandidates", "diverse_order", "diverse_ranking", "project_features"]
 
 DEFAULT_WINDOW = 8  # labellers expected to claim in the same moment
 DEFAULT_CANDIDATES = 2000  # items re-ordered for diversity; the rest keep the uncertainty order
 DEFAULT_MAX_DIMS = 64
 ROUND_POOL = 10  # a round's items come from the next this-many x window candidates by need
+MAX_WINDOW = DEFAULT_CANDIDATES // ROUND_POOL  # the largest round whose candidates are all among those re-ordered
 
 
 def _check_positive_int(name: str, value: Any) -> int:

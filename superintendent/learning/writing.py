@@ -19,7 +19,7 @@ from superintendent.config import get_settings
 from superintendent.learning import runs
 from superintendent.store import Project, session_scope, utcnow
 
-__all__ = ["HEAD_MIN", "head_length", "head_priorities", "item_batches"]
+__all__ = ["HEAD_MIN", "head_length", "head_priorities", "item_batches", "labels_before_next_retrain"]
 
 
 # The head a scheduled retrain writes: twice the labels expected before the next one's head lands, at least HEAD_MIN
@@ -29,29 +29,36 @@ RATE_WINDOW_SECONDS = 600.0
 RETRAIN_SLACK_SECONDS = 300.0  # labels made while the next retrain runs and waits for the scheduler's tick
 
 
-def head_length(engine: Engine, project: Project, now: dt.datetime | None = None) -> int:
-    """How many items of its order a retrain writes: the ones labellers can reach before the next retrain.
+def labels_before_next_retrain(engine: Engine, project: Project, now: dt.datetime | None = None) -> float:
+    """How many labels people give between this retrain and the next one's order: the items they reach meanwhile.
 
     A scheduled project retrains after ``retrain_interval_n_labels`` new labels and ``retrain_interval_seconds``, so
-    labellers reach about ``max(n_labels, rate x seconds)`` items before the next retrain, plus those labelled while it
-    runs. A project retrained by hand (no interval) retrains when someone asks: the labels people gave since its last
-    successful retrain started (since it was created, before its first) are the estimate of the gap to the next one.
-    The head is twice the estimate, at least :data:`HEAD_MIN`, at most ``rank_write_limit``. An item past the head
-    keeps its earlier place, so labellers who outrun the estimate still get every item, in the earlier order.
+    labellers give about ``max(n_labels, rate x seconds)`` labels before the next retrain, plus those given while it
+    runs (``rate x`` :data:`RETRAIN_SLACK_SECONDS`); the rate is that of the last retrain interval, or of the last
+    :data:`RATE_WINDOW_SECONDS` if longer. A project retrained by hand (no interval) retrains when someone asks: the
+    labels people gave since its last successful retrain started (since it was created, before its first) are the
+    estimate of the gap to the next one. Labels imported with items are not people labelling and do not count.
     """
-    limit = get_settings().rank_write_limit
     every, n_labels = project.retrain_interval_seconds, project.retrain_interval_n_labels
     if every is None and n_labels == 0:
         with session_scope(engine, write=False) as s:
             since = runs.last_success_started(s, project) or project.created_at
-            gap = queue.labels_since(s, project, since)
-        return int(min(limit, max(HEAD_MIN, 2 * gap)))
+            return float(queue.labels_since(s, project, since))
     window = max(every or 0.0, RATE_WINDOW_SECONDS)
     with session_scope(engine, write=False) as s:
         recent = queue.labels_since(s, project, (now or utcnow()) - dt.timedelta(seconds=window))
     rate = recent / window
-    expected = max(n_labels, rate * (every or 0.0)) + rate * RETRAIN_SLACK_SECONDS
-    return int(min(limit, max(HEAD_MIN, math.ceil(2 * expected))))
+    return max(n_labels, rate * (every or 0.0)) + rate * RETRAIN_SLACK_SECONDS
+
+
+def head_length(engine: Engine, project: Project, now: dt.datetime | None = None) -> int:
+    """How many items of its order a retrain writes: the ones labellers can reach before the next retrain.
+
+    Twice :func:`labels_before_next_retrain`, at least :data:`HEAD_MIN`, at most ``rank_write_limit``. An item past the
+    head keeps its earlier place, so labellers who outrun the estimate still get every item, in the earlier order.
+    """
+    expected = labels_before_next_retrain(engine, project, now)
+    return int(min(get_settings().rank_write_limit, max(HEAD_MIN, math.ceil(2 * expected))))
 
 
 def head_priorities(engine: Engine, project: Project, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -209,7 +209,7 @@ class Project(SQLModel, table=True):
     # Table rows: the fields labellers see and the fields the model gets (set at import; None: all fields).
     display_columns: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True))
     model_columns: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True))
-    diversity_window: int | None = Field(default=None)  # "*_diverse" ranking: labellers claiming together (None: the retrain's default)
+    diversity_window: int | None = Field(default=None)  # "*_diverse" ranking: items per round (None: the labels expected before the next retrain)
     guidelines: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))  # Markdown shown on the Label page
     option_descriptions: dict[str, str] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False, server_default="{}"))  # {str(option): help}
     archived: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))  # hidden from labellers, data kept
