@@ -155,6 +155,39 @@ def test_progress_and_model_pages_show_the_figures(app_env):
     assert len(at.get("plotly_chart")) >= 1
 
 
+def _queue_order(at) -> str:
+    return next(m.value for m in at.markdown if "**Queue order:**" in m.value).split("**Queue order:** ")[1].split("  \n")[0]
+
+
+def test_the_model_page_says_how_many_items_a_diverse_round_holds_and_why(app_env):
+    add_user(app_env, "boss", role="admin")
+    with session_scope(app_env) as s:
+        project = queue.create_project(s, "digits", options=list(range(10)), model_preset="logistic_regression",
+                                       acquisition_function="margin_diverse")
+        rng = np.random.default_rng(0)
+        queue.add_items(s, project, list(rng.normal(size=(60, 4, 4))), labels=[i % 10 for i in range(30)] + [None] * 30)
+        labeller = auth.create_user(s, "lee", PASSWORD, "labeller").id
+    at = logged_in("boss")
+    at.switch_page("pages/model.py").run()
+    assert _queue_order(at) == "margin\\_diverse (shuffle 10%)"  # no run yet: nothing to say about rounds
+    for k in range(5):  # lee labels five: a project retrained by hand expects that gap again
+        with session_scope(app_env) as s:
+            task = queue.claim_next(s, project, labeller, resume=False)
+            queue.submit(s, project, labeller, task.item_id, k)
+    retrain_now(at)
+    assert _queue_order(at) == "margin\\_diverse (shuffle 10%), in rounds of 5 items (the labels expected between retrains)"
+    with session_scope(app_env) as s:
+        queue.update_project(s, queue.get_project(s, project.id), diversity_window=1)
+    retrain_now(at)
+    assert _queue_order(at) == "margin\\_diverse (shuffle 10%), in rounds of 1 item (set for the project)"
+    with session_scope(app_env) as s:
+        queue.update_project(s, queue.get_project(s, project.id), acquisition_function="margin")
+    at = logged_in("boss")
+    at.switch_page("pages/model.py").run()
+    assert _queue_order(at) == "margin (shuffle 10%)"  # no rounds: the last run's window does not describe plain margin
+    assert errors(at) == []
+
+
 def test_admin_creates_a_project_and_a_user_and_exports(app_env):
     add_user(app_env, "boss", role="admin")
     at = logged_in("boss")

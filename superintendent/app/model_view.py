@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from superintendent import reports
 from superintendent.al import stopping
+from superintendent.al.acquisition import split_name
 from superintendent.app import charts, render, resources, state
 from superintendent.app.guard import guarded_engine_action
 from superintendent.app.login import CurrentUser
@@ -165,6 +166,18 @@ def _show_result(project: Project) -> None:
     (st.success if run.status == "succeeded" else st.warning)(f"Retrain {run.status}" + (f": score {run.score_mean:.3f}" if run.score_mean is not None else ""))
 
 
+def _rounds(engine: Engine, project: Project) -> str:
+    """For a diverse order, the round size its latest successful retrain used and where it came from; else nothing."""
+    if not split_name(project.acquisition_function)[1]:
+        return ""
+    runs = latest_runs(engine, project)
+    window = next(((r.signals or {}).get("diversity_window") for r in runs if r.status == "succeeded"), None)
+    if window is None:
+        return ""
+    source = "set for the project" if project.diversity_window is not None else "the labels expected between retrains"
+    return f", in rounds of {window} item{'s' if window != 1 else ''} ({source})"
+
+
 def render_page(user: CurrentUser) -> None:
     """The page, for a user ``login.require("view_model")`` has just checked against the database."""
     project = project_picker("model-project")
@@ -179,7 +192,7 @@ def render_page(user: CurrentUser) -> None:
     elif project.label_mode == "boxes":
         order = "the lowest score among an item's predicted boxes, least sure first"
     else:
-        order = f"{render.text(project.acquisition_function)} (shuffle {project.shuffle_prop:.0%})"
+        order = f"{render.text(project.acquisition_function)} (shuffle {project.shuffle_prop:.0%})" + _rounds(engine, project)
     st.markdown(f"**Model:** {render.text(model_name)}  \n**Queue order:** {order}  \n**Schedule:** {schedule.description}")
     if user.can("retrain"):
         if st.button("Retrain now", key="model-retrain", type="primary"):
@@ -194,7 +207,7 @@ def render_page(user: CurrentUser) -> None:
                     st.info(f"A retrain of this project is already running ({_started(request.running)}); "
                             "its result appears below when it ends.")
         _show_result(project)
-    runs = latest_runs(engine, project)
+    runs = latest_runs(engine, project)  # read after a press of Retrain now: a run it started is in the table
     if running_retrain(engine, project.id) is not None:
         earlier = next((r for r in runs if r.status == "succeeded"), None)
         _retrain_progress(project, dict(earlier.phase_seconds) if earlier is not None else {})
