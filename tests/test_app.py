@@ -170,12 +170,14 @@ def test_the_model_page_says_how_many_items_a_diverse_round_holds_and_why(app_en
     at = logged_in("boss")
     at.switch_page("pages/model.py").run()
     assert _queue_order(at) == "margin\\_diverse (shuffle 10%)"  # no run yet: nothing to say about rounds
+    retrain_now(at)  # the 30 labels came with the items: nobody has labelled here yet
+    assert _queue_order(at) == "margin\\_diverse (shuffle 10%), in rounds of 8 items (the default until people label here)"
     for k in range(5):  # lee labels five: a project retrained by hand expects that gap again
         with session_scope(app_env) as s:
             task = queue.claim_next(s, project, labeller, resume=False)
             queue.submit(s, project, labeller, task.item_id, k)
     retrain_now(at)
-    assert _queue_order(at) == "margin\\_diverse (shuffle 10%), in rounds of 5 items (the labels expected between retrains)"
+    assert _queue_order(at) == "margin\\_diverse (shuffle 10%), in rounds of 5 items (the labels expected before the next retrain)"
     with session_scope(app_env) as s:
         queue.update_project(s, queue.get_project(s, project.id), diversity_window=1)
     retrain_now(at)

@@ -219,11 +219,12 @@ def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(en
 
     options = RetrainOptions(model=make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)))
     project = duplicated_digits_project(engine, "margin_diverse", name="rounds")
-    assert retrain_project(engine, project, options).signals["diversity_window"] == 8  # imported labels: nobody labelling yet
+    signals = retrain_project(engine, project, options).signals
+    assert (signals["diversity_window"], signals["diversity_window_source"]) == (8, "default")  # imported labels: nobody labelling yet
     _people_label(engine, project, 12)  # retrained by hand: the gap since the last retrain started is the estimate
     run = retrain_project(engine, project, options)
     assert run.status == RunStatus.succeeded.value, run.message
-    assert run.signals["diversity_window"] == 12
+    assert (run.signals["diversity_window"], run.signals["diversity_window_source"]) == (12, "expected")
     with session_scope(engine) as s:  # every 30 labels, 12 labels in the last 10 minutes: 30 + 0.02 x 300 while it runs
         project = queue.update_project(s, queue.get_project(s, project.id), retrain_interval_n_labels=30)
     assert retrain_project(engine, project, options).signals["diversity_window"] == 36
@@ -232,7 +233,8 @@ def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(en
     assert diversity.MAX_WINDOW * diversity.ROUND_POOL == diversity.DEFAULT_CANDIDATES
     with session_scope(engine) as s:  # a window set for the project wins
         project = queue.update_project(s, queue.get_project(s, project.id), diversity_window=3)
-    assert retrain_project(engine, project, options).signals["diversity_window"] == 3
+    signals = retrain_project(engine, project, options).signals
+    assert (signals["diversity_window"], signals["diversity_window_source"]) == (3, "set")
 
 
 @pytest.mark.parametrize("n_labels", [40, 150])  # the table preset's two stages: logistic regression, then the soft vote

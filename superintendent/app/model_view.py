@@ -166,16 +166,20 @@ def _show_result(project: Project) -> None:
     (st.success if run.status == "succeeded" else st.warning)(f"Retrain {run.status}" + (f": score {run.score_mean:.3f}" if run.score_mean is not None else ""))
 
 
+ROUND_SOURCES = {"set": "set for the project", "expected": "the labels expected before the next retrain",
+                 "default": "the default until people label here"}
+
+
 def _rounds(engine: Engine, project: Project) -> str:
     """For a diverse order, the round size its latest successful retrain used and where it came from; else nothing."""
     if not split_name(project.acquisition_function)[1]:
         return ""
-    runs = latest_runs(engine, project)
-    window = next(((r.signals or {}).get("diversity_window") for r in runs if r.status == "succeeded"), None)
+    signals = next((r.signals or {} for r in latest_runs(engine, project) if r.status == "succeeded"), {})
+    window = signals.get("diversity_window")
     if window is None:
         return ""
-    source = "set for the project" if project.diversity_window is not None else "the labels expected between retrains"
-    return f", in rounds of {window} item{'s' if window != 1 else ''} ({source})"
+    source = ROUND_SOURCES.get(signals.get("diversity_window_source", ""))
+    return f", in rounds of {window} item{'s' if window != 1 else ''}" + (f" ({source})" if source else "")
 
 
 def render_page(user: CurrentUser) -> None:

@@ -108,6 +108,7 @@ class _Setup:
     multi: bool
     diverse: bool  # a "<name>_diverse" acquisition: the top of the order spread out over the model's view
     window: int  # items per round of the diverse order (1 unless diverse)
+    window_source: str  # where the window came from (see _diversity_window); "" unless diverse
 
     @property
     def by_name(self) -> bool:
@@ -138,30 +139,34 @@ def _acquisition_name(acquisition: str | Callable[..., Any]) -> str:
     return acquisition if isinstance(acquisition, str) else getattr(acquisition, "__name__", "custom")
 
 
-def _diversity_window(engine: Engine, project: Project, opts: RetrainOptions) -> int:
-    """Items per round of a diverse order: the option, else the project's ``diversity_window``, else the labels people
-    are expected to give before the next retrain's order lands (:func:`labels_before_next_retrain`, within 1 and
-    :data:`MAX_WINDOW`; :data:`DEFAULT_WINDOW` when nobody has labelled yet). Those are the items labelled without the
-    model seeing any of them, a batch of batch-mode active learning: on VADER's words with text embeddings, 10 labels
-    between retrains, rounds of 10 reached 90 % of the full-data accuracy at 110 labels, rounds of 8 at 140 (random: 150;
+def _diversity_window(engine: Engine, project: Project, opts: RetrainOptions) -> tuple[int, str]:
+    """Items per round of a diverse order, and where the number came from (``"set"``, ``"expected"``, ``"default"``):
+    the option, else the project's ``diversity_window`` (set); else the labels people are expected to give before the
+    next retrain's order lands (:func:`labels_before_next_retrain`, within 1 and :data:`MAX_WINDOW`; expected), or
+    :data:`DEFAULT_WINDOW` while nobody has labelled (default). Those are the items labelled without the model seeing
+    any of them, a batch of batch-mode active learning: on VADER's words with text embeddings, 10 labels between
+    retrains, rounds of 10 reached 90 % of the full-data accuracy at 110 labels, rounds of 8 at 140 (random: 150;
     20 seeds, docs/benchmarks.md)."""
     value = next((v for v in (opts.diversity_window, project.diversity_window) if v is not None), None)
     if value is None:
         expected = labels_before_next_retrain(engine, project)
-        return DEFAULT_WINDOW if expected < 1 else int(min(MAX_WINDOW, max(1, round(expected))))
+        if expected < 1:
+            return DEFAULT_WINDOW, "default"
+        return int(min(MAX_WINDOW, max(1, round(expected)))), "expected"
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValidationError(f"diversity_window must be a whole number of at least 1 (labellers claiming together); got {value!r}")
-    return int(value)
+    return int(value), "set"
 
 
 def _setup(engine: Engine, project: Project, opts: RetrainOptions) -> _Setup:
     acquisition = opts.acquisition_function or project.acquisition_function
     rank_with = get_acquisition_function(acquisition)  # unknown names fail before any work
     diverse = isinstance(acquisition, str) and split_name(acquisition)[1]
+    window, window_source = _diversity_window(engine, project, opts) if diverse else (1, "")
     return _Setup(acquisition=acquisition, rank_with=rank_with,
                   shuffle_prop=project.shuffle_prop if opts.shuffle_prop is None else opts.shuffle_prop,
                   preprocess=opts.model_preprocess or identity_preprocess, multi=project.label_mode == "multi",
-                  diverse=diverse, window=_diversity_window(engine, project, opts) if diverse else 1)
+                  diverse=diverse, window=window, window_source=window_source)
 
 
 # --------------------------------------------------------------------------- predictions as guesses
@@ -375,7 +380,7 @@ def _finish_succeeded(engine: Engine, project: Project, run_id: int, fitted: _Fi
     changed = stopping.ChangedPredictions(predictions.n_compared, predictions.n_changed) if fitted.classes is not None else None
     signals = stopping.stopping_signals(runs.earlier_successes(engine, project, run_id), changed, fitted.n_labels, score_mean)
     if setup.diverse:
-        signals["diversity_window"] = setup.window
+        signals["diversity_window"], signals["diversity_window_source"] = setup.window, setup.window_source
     clock.lap("signals")
     evaluation = fitted.evaluation
     return runs.finish_run(
