@@ -36,6 +36,7 @@ gradient boosting on a few hundred rows was measured 16-70x slower with contende
     python bench/preset_learning.py            # 10 seeds (55 min at nice 10 on the busy 2-core VM, load 7-18)
     python bench/preset_learning.py --quick    # 3 seeds, smaller budgets (about a minute)
     python bench/preset_learning.py --data digits --seeds 30   # one data set, more seeds
+    python bench/preset_learning.py --data vader_words --preset embeddings_logistic_regression --seeds 30
 """
 
 from __future__ import annotations
@@ -328,6 +329,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.90, help="share of the full-data accuracy to reach")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1: the machine is shared)")
     parser.add_argument("--data", help="only these data sets, comma-separated (e.g. digits,wine); default: all")
+    parser.add_argument("--preset", help="only these presets, comma-separated; default: every classification preset")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--plot-from", type=Path, help="only draw the plot of an earlier run's JSON")
@@ -340,6 +342,11 @@ def main() -> None:
     only = set(args.data.split(",")) if args.data else {c.name for c in CASES}
     if unknown := only - {c.name for c in CASES}:
         parser.error(f"unknown data set(s) {', '.join(sorted(unknown))}; choose from {', '.join(c.name for c in CASES)}")
+    if args.preset:
+        wanted = set(args.preset.split(","))
+        if unknown := wanted - set(presets):
+            parser.error(f"unknown or not installed preset(s) {', '.join(sorted(unknown))}; measured here: {', '.join(presets)}")
+        presets = [p for p in presets if p in wanted]
     cases = [(p, c) for p in presets for c in CASES if c.kind == preset_kind(p) and c.name in only]
     jobs = [(p, c.name, seed, c.step, c.quick_max_labels if args.quick else c.max_labels)
             for p, c in cases for seed in range(seeds)]

@@ -19,12 +19,11 @@ group of near-duplicates, and each item stands for a group of uncertain
 ones rather than being an outlier. Within a round the most uncertain comes
 first; with ``window=1`` the order is the plain uncertainty order.
 
-Measured (bench/preset_learning.py, rounds of 8 as a retrain ranks, 10 seeds; docs/benchmarks.md): labels to 90 %
-of the full-data accuracy on digits 47.5 (plain margin 60, random 92.5), on VADER's words with text embeddings 135
-(140, 160); on small tables worse than plain margin (tips' day 52.5 against 40), where a round's 80 candidates are
-half the pool. With 8 labellers claiming together on digits (bench/batch_learning.py) 68 labels, against 76 for
-plain margin and 70.5 for one labeller retraining after every label; the earlier rule (each next item of a round
-the best by need x distance to the round's items) needed 76.
+Measured (bench/preset_learning.py, rounds of one batch as a retrain sizes them, 30 seeds; docs/benchmarks.md):
+labels to 90 % of the full-data accuracy on VADER's words with text embeddings 120 (plain margin 150, random 165),
+on digits 52.5 (60, 92.5); on small tables no better than plain margin (tips' day 30 against 30; gapminder 195
+against 165, 10 seeds). With 8 labellers claiming together on digits (bench/batch_learning.py) 68 labels, against 76
+for plain margin and 70.5 for one labeller retraining after every label.
 
 Distances are Euclidean in the model's own view of the items (e.g. the
 scaled pixels the classifier sees), projected to at most ``max_dims``
