@@ -212,8 +212,8 @@ def _people_label(engine, project, n):
 
 
 def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(engine, monkeypatch):
-    """A round holds the items labelled before the model sees any of them: the labels people give until the next
-    retrain's order lands (labels_before_next_retrain), 8 before anyone has labelled, never more than MAX_WINDOW."""
+    """A round holds the items labelled before the model sees any of them: the labels people give between this retrain
+    and the next (labels_before_next_retrain), 8 before anyone has labelled, never more than MAX_WINDOW."""
     from superintendent.al import diversity
     from superintendent.learning import retrain as retrain_module
 
@@ -225,11 +225,15 @@ def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(en
     run = retrain_project(engine, project, options)
     assert run.status == RunStatus.succeeded.value, run.message
     assert (run.signals["diversity_window"], run.signals["diversity_window_source"]) == (12, "expected")
-    with session_scope(engine) as s:  # every 30 labels, 12 labels in the last 10 minutes: 30 + 0.02 x 300 while it runs
+    with session_scope(engine) as s:  # every 30 labels: 30 (the head written counts the labels while a retrain runs too)
         project = queue.update_project(s, queue.get_project(s, project.id), retrain_interval_n_labels=30)
-    assert retrain_project(engine, project, options).signals["diversity_window"] == 36
-    monkeypatch.setattr(retrain_module, "MAX_WINDOW", 20)
-    assert retrain_project(engine, project, options).signals["diversity_window"] == 20
+    assert retrain_project(engine, project, options).signals["diversity_window"] == 30
+    with session_scope(engine) as s:  # every 5 labels and 30 minutes: the 12 labels of the last 30 minutes, more than 5
+        project = queue.update_project(s, queue.get_project(s, project.id), retrain_interval_n_labels=5,
+                                       retrain_interval_seconds=1800.0)
+    assert retrain_project(engine, project, options).signals["diversity_window"] == 12
+    monkeypatch.setattr(retrain_module, "MAX_WINDOW", 10)
+    assert retrain_project(engine, project, options).signals["diversity_window"] == 10
     assert diversity.MAX_WINDOW * diversity.ROUND_POOL == diversity.DEFAULT_CANDIDATES
     with session_scope(engine) as s:  # a window set for the project wins
         project = queue.update_project(s, queue.get_project(s, project.id), diversity_window=3)

@@ -29,15 +29,17 @@ RATE_WINDOW_SECONDS = 600.0
 RETRAIN_SLACK_SECONDS = 300.0  # labels made while the next retrain runs and waits for the scheduler's tick
 
 
-def labels_before_next_retrain(engine: Engine, project: Project, now: dt.datetime | None = None) -> float:
-    """How many labels people give between this retrain and the next one's order: the items they reach meanwhile.
+def labels_before_next_retrain(engine: Engine, project: Project, now: dt.datetime | None = None, *,
+                               slack_seconds: float = 0.0) -> float:
+    """How many labels people give between this retrain and the next: the items they reach meanwhile.
 
     A scheduled project retrains after ``retrain_interval_n_labels`` new labels and ``retrain_interval_seconds``, so
-    labellers give about ``max(n_labels, rate x seconds)`` labels before the next retrain, plus those given while it
-    runs (``rate x`` :data:`RETRAIN_SLACK_SECONDS`); the rate is that of the last retrain interval, or of the last
-    :data:`RATE_WINDOW_SECONDS` if longer. A project retrained by hand (no interval) retrains when someone asks: the
-    labels people gave since its last successful retrain started (since it was created, before its first) are the
-    estimate of the gap to the next one. Labels imported with items are not people labelling and do not count.
+    labellers give about ``max(n_labels, rate x seconds)`` labels before the next retrain, plus ``rate x
+    slack_seconds`` for a caller that counts the time a retrain may take to run and land; the rate is that of the last
+    retrain interval, or of the last :data:`RATE_WINDOW_SECONDS` if longer. A project retrained by hand (no interval)
+    retrains when someone asks: the labels people gave since its last successful retrain started (since it was
+    created, before its first) are the estimate of the gap to the next one. Labels imported with items are not people
+    labelling and do not count.
     """
     every, n_labels = project.retrain_interval_seconds, project.retrain_interval_n_labels
     if every is None and n_labels == 0:
@@ -48,16 +50,17 @@ def labels_before_next_retrain(engine: Engine, project: Project, now: dt.datetim
     with session_scope(engine, write=False) as s:
         recent = queue.labels_since(s, project, (now or utcnow()) - dt.timedelta(seconds=window))
     rate = recent / window
-    return max(n_labels, rate * (every or 0.0)) + rate * RETRAIN_SLACK_SECONDS
+    return max(n_labels, rate * (every or 0.0)) + rate * slack_seconds
 
 
 def head_length(engine: Engine, project: Project, now: dt.datetime | None = None) -> int:
     """How many items of its order a retrain writes: the ones labellers can reach before the next retrain.
 
-    Twice :func:`labels_before_next_retrain`, at least :data:`HEAD_MIN`, at most ``rank_write_limit``. An item past the
-    head keeps its earlier place, so labellers who outrun the estimate still get every item, in the earlier order.
+    Twice :func:`labels_before_next_retrain` with :data:`RETRAIN_SLACK_SECONDS` of slack, at least :data:`HEAD_MIN`, at
+    most ``rank_write_limit``. An item past the head keeps its earlier place, so labellers who outrun the estimate
+    still get every item, in the earlier order.
     """
-    expected = labels_before_next_retrain(engine, project, now)
+    expected = labels_before_next_retrain(engine, project, now, slack_seconds=RETRAIN_SLACK_SECONDS)
     return int(min(get_settings().rank_write_limit, max(HEAD_MIN, math.ceil(2 * expected))))
 
 
