@@ -1,10 +1,28 @@
-"""Simulated labellers (superintendent.simulate) for tests: starting them, and reading their event logs."""
+"""Labellers for tests: one labelling in this process (people_label), simulated ones (superintendent.simulate) started
+as processes, and reading their event logs."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from superintendent import queue
+from superintendent.auth import ensure_user
+from superintendent.store import Role, session_scope
+
+
+def people_label(engine: Any, project: Any, n: int, value_of: Callable[[Any, int], Any]) -> None:
+    """The labeller "labeller" claims and labels ``n`` items one at a time, as a person does (a label per transaction);
+    ``value_of(task, k)`` is the k-th label. Labels given so count as people labelling, unlike labels imported with items."""
+    with session_scope(engine) as s:
+        user = ensure_user(s, "labeller", role=Role.labeller)
+    for k in range(n):
+        with session_scope(engine) as s:
+            task = queue.claim_next(s, project, user, resume=False)
+            queue.submit(s, project, user, task.item_id, value_of(task, k))
 
 
 def replay(result: dict) -> dict[tuple[str, int], object]:

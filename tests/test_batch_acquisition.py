@@ -31,6 +31,8 @@ from superintendent.orchestration import retrain_project
 from superintendent.store import Item, Role, RunStatus, session_scope
 from superintendent.validation import ValidationError
 
+from labelling_logs import people_label
+
 DIGITS = load_digits()
 
 
@@ -202,15 +204,6 @@ def test_the_window_comes_from_the_project_settings_and_is_checked(engine):
         queue.create_project(s, "nope", acquisition_function="margin_fancy")
 
 
-def _people_label(engine, project, n):
-    with session_scope(engine) as s:
-        user = ensure_user(s, "labeller", role=Role.labeller)
-    for k in range(n):
-        with session_scope(engine) as s:
-            task = queue.claim_next(s, project, user, resume=False)
-            queue.submit(s, project, user, task.item_id, k % 10)
-
-
 def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(engine, monkeypatch):
     """A round holds the items labelled before the model sees any of them: the labels people give between this retrain
     and the next (labels_before_next_retrain), 8 before anyone has labelled, never more than MAX_WINDOW."""
@@ -221,7 +214,7 @@ def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(en
     project = duplicated_digits_project(engine, "margin_diverse", name="rounds")
     signals = retrain_project(engine, project, options).signals
     assert (signals["diversity_window"], signals["diversity_window_source"]) == (8, "default")  # imported labels: nobody labelling yet
-    _people_label(engine, project, 12)  # retrained by hand: the gap since the last retrain started is the estimate
+    people_label(engine, project, 12, lambda task, k: k % 10)  # retrained by hand: the gap since the last retrain started is the estimate
     run = retrain_project(engine, project, options)
     assert run.status == RunStatus.succeeded.value, run.message
     assert (run.signals["diversity_window"], run.signals["diversity_window_source"]) == (12, "expected")

@@ -17,6 +17,7 @@ from superintendent.learning import RetrainOptions
 from superintendent.orchestration import retrain_project
 from superintendent.store import RunStatus, session_scope
 
+from labelling_logs import people_label
 from test_learning import DIGITS, claim_order, digits_project, flatten
 
 
@@ -111,15 +112,7 @@ def _schedule(engine, project, **settings):
 
 
 def _people_label(engine, project, n: int) -> None:
-    from superintendent.auth import ensure_user
-    from superintendent.store import Role
-
-    with session_scope(engine) as s:
-        user = ensure_user(s, "labeller", role=Role.labeller)
-    for _ in range(n):
-        with session_scope(engine) as s:
-            task = queue.claim_next(s, project, user, resume=False)
-            queue.submit(s, project, user, task.item_id, int(DIGITS.target[task.item_id % len(DIGITS.target)]))
+    people_label(engine, project, n, lambda task, k: int(DIGITS.target[task.item_id % len(DIGITS.target)]))
 
 
 def test_a_project_retrained_by_hand_expects_the_gap_before_this_retrain_again(engine, monkeypatch):

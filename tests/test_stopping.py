@@ -9,7 +9,6 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
 from superintendent import queue, serialization
-from superintendent.auth import ensure_user
 from superintendent.learning import RetrainOptions, latest_runs
 from superintendent.orchestration import retrain_project
 from superintendent.al.stopping import (
@@ -23,7 +22,9 @@ from superintendent.al.stopping import (
     stopping_signals,
     verdict,
 )
-from superintendent.store import Item, ModelRun, Role, RunStatus, session_scope
+from superintendent.store import Item, ModelRun, RunStatus, session_scope
+
+from labelling_logs import people_label
 from tests.test_browser import browser, server  # noqa: F401 - the Chromium fixtures (skip locally without Chromium, fail in CI)
 
 DIGITS = load_digits()
@@ -87,12 +88,7 @@ def test_a_learning_curve_that_flattens_turns_the_verdict():
 
 
 def _label_next(engine, project, n):
-    with session_scope(engine) as s:
-        user = ensure_user(s, "labeller", role=Role.labeller)
-    for _ in range(n):
-        with session_scope(engine) as s:
-            task = queue.claim_next(s, project, user, resume=False)
-            queue.submit(s, project, user, task.item_id, int(DIGITS.target[int(task.external_id)]))
+    people_label(engine, project, n, lambda task, k: int(DIGITS.target[int(task.external_id)]))
 
 
 def _hints(engine, project):
