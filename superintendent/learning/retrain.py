@@ -145,8 +145,8 @@ def _diversity_window(engine: Engine, project: Project, opts: RetrainOptions) ->
     retrain and the next (:func:`labels_before_next_retrain`, within 1 and :data:`MAX_WINDOW`; expected), or
     :data:`DEFAULT_WINDOW` while nobody has labelled (default). Those are the items labelled without the model seeing
     any of them, a batch of batch-mode active learning: on VADER's words with text embeddings, 10 labels between
-    retrains, rounds of 10 reached 90 % of the full-data accuracy at 110 labels, rounds of 8 at 140 (random: 150;
-    20 seeds, docs/benchmarks.md)."""
+    retrains, rounds of 10 reached 90 % of the full-data accuracy at 110 labels, rounds of 8 at 135 (random: 160;
+    10 seeds, bench/preset_learning.py, docs/benchmarks.md)."""
     value = next((v for v in (opts.diversity_window, project.diversity_window) if v is not None), None)
     if value is None:
         expected = labels_before_next_retrain(engine, project)
