@@ -111,7 +111,7 @@ class ProjectSettings(BaseModel):
     model_columns: list[str] | None = Field(default=None, description="Table rows: the fields the model gets; None: all.")
     diversity_window: int | None = Field(default=None, description="For a '*_diverse' acquisition function: items per round "
                                                                    "(at least 1); None: the labels expected before the next retrain "
-                                                                   "(8 before anyone has labelled).")
+                                                                   "(8 when there are no recent labels).")
     guidelines: str = Field(default="", description="Guidelines for labellers (Markdown, raw HTML not rendered), shown on the Label page.")
     option_descriptions: dict[str, str] = Field(default_factory=dict, description="A short description per label option "
                                                 "{option: text}, shown as the option button's help.")

@@ -171,7 +171,7 @@ def test_the_model_page_says_how_many_items_a_diverse_round_holds_and_why(app_en
     at.switch_page("pages/model.py").run()
     assert _queue_order(at) == "margin\\_diverse (shuffle 10%)"  # no run yet: nothing to say about rounds
     retrain_now(at)  # the 30 labels came with the items: nobody has labelled here yet
-    assert _queue_order(at) == "margin\\_diverse (shuffle 10%), in rounds of 8 items (the default until people label here)"
+    assert _queue_order(at) == "margin\\_diverse (shuffle 10%), in rounds of 8 items (the default: no recent labels to size them by)"
     for k in range(5):  # lee labels five: a project retrained by hand expects that gap again
         with session_scope(app_env) as s:
             task = queue.claim_next(s, project, labeller, resume=False)

@@ -206,7 +206,7 @@ def test_the_window_comes_from_the_project_settings_and_is_checked(engine):
 
 def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(engine, monkeypatch):
     """A round holds the items labelled before the model sees any of them: the labels people give between this retrain
-    and the next (labels_before_next_retrain), 8 before anyone has labelled, never more than MAX_WINDOW."""
+    and the next (labels_before_next_retrain), 8 when there are no recent labels, never more than MAX_WINDOW."""
     from superintendent.al import diversity
     from superintendent.learning import retrain as retrain_module
 
@@ -218,6 +218,8 @@ def test_without_a_window_a_round_is_the_labels_given_before_the_next_retrain(en
     run = retrain_project(engine, project, options)
     assert run.status == RunStatus.succeeded.value, run.message
     assert (run.signals["diversity_window"], run.signals["diversity_window_source"]) == (12, "expected")
+    signals = retrain_project(engine, project, options).signals  # pressed again at once: no label since, the default
+    assert (signals["diversity_window"], signals["diversity_window_source"]) == (8, "default")
     with session_scope(engine) as s:  # every 30 labels: 30 (the head written counts the labels while a retrain runs too)
         project = queue.update_project(s, queue.get_project(s, project.id), retrain_interval_n_labels=30)
     assert retrain_project(engine, project, options).signals["diversity_window"] == 30

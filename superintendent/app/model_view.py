@@ -25,6 +25,7 @@ from superintendent.app.widgets import project_picker
 from superintendent.learning.presets import MODEL_PRESETS, preset_description
 from superintendent.learning.retrain import PHASES, RetrainProgress
 from superintendent.learning.runs import latest_runs, run_numbers
+from superintendent.marks import is_marks
 from superintendent.orchestration import project_schedule
 from superintendent.retrain_requests import RetrainJob, RetrainRequest, RunningRetrain, fraction_done, request_retrain, running_retrain
 from superintendent.store import ModelRun, Project
@@ -167,14 +168,14 @@ def _show_result(project: Project) -> None:
 
 
 ROUND_SOURCES = {"set": "set for the project", "expected": "the labels expected before the next retrain",
-                 "default": "the default until people label here"}
+                 "default": "the default: no recent labels to size them by"}
 
 
-def _rounds(engine: Engine, project: Project) -> str:
+def _rounds(project: Project, runs: list[ModelRun]) -> str:
     """For a diverse order, the round size its latest successful retrain used and where it came from; else nothing."""
     if not split_name(project.acquisition_function)[1]:
         return ""
-    signals = next((r.signals or {} for r in latest_runs(engine, project) if r.status == "succeeded"), {})
+    signals = next((r.signals or {} for r in runs if r.status == "succeeded"), {})
     window = signals.get("diversity_window")
     if window is None:
         return ""
@@ -196,8 +197,8 @@ def render_page(user: CurrentUser) -> None:
     elif project.label_mode == "boxes":
         order = "the lowest score among an item's predicted boxes, least sure first"
     else:
-        order = f"{render.text(project.acquisition_function)} (shuffle {project.shuffle_prop:.0%})" + _rounds(engine, project)
-    st.markdown(f"**Model:** {render.text(model_name)}  \n**Queue order:** {order}  \n**Schedule:** {schedule.description}")
+        order = f"{render.text(project.acquisition_function)} (shuffle {project.shuffle_prop:.0%})"
+    header = st.empty()  # filled once the runs are read below (a diverse order's rounds come from the latest run)
     if user.can("retrain"):
         if st.button("Retrain now", key="model-retrain", type="primary"):
             try:
@@ -212,6 +213,9 @@ def render_page(user: CurrentUser) -> None:
                             "its result appears below when it ends.")
         _show_result(project)
     runs = latest_runs(engine, project)  # read after a press of Retrain now: a run it started is in the table
+    if not is_marks(project.label_mode):  # spans and boxes have an order of their own, without rounds
+        order += _rounds(project, runs)
+    header.markdown(f"**Model:** {render.text(model_name)}  \n**Queue order:** {order}  \n**Schedule:** {schedule.description}")
     if running_retrain(engine, project.id) is not None:
         earlier = next((r for r in runs if r.status == "succeeded"), None)
         _retrain_progress(project, dict(earlier.phase_seconds) if earlier is not None else {})

@@ -143,10 +143,10 @@ def _diversity_window(engine: Engine, project: Project, opts: RetrainOptions) ->
     """Items per round of a diverse order, and where the number came from (``"set"``, ``"expected"``, ``"default"``):
     the option, else the project's ``diversity_window`` (set); else the labels people are expected to give between this
     retrain and the next (:func:`labels_before_next_retrain`, within 1 and :data:`MAX_WINDOW`; expected), or
-    :data:`DEFAULT_WINDOW` while nobody has labelled (default). Those are the items labelled without the model seeing
-    any of them, a batch of batch-mode active learning: on VADER's words with text embeddings, 10 labels between
-    retrains, rounds of 10 reached 90 % of the full-data accuracy at 110 labels, rounds of 8 at 135 (random: 160;
-    10 seeds, bench/preset_learning.py, docs/benchmarks.md)."""
+    :data:`DEFAULT_WINDOW` when that is under one (default: nobody labelled since the last retrain, or lately). Those
+    are the items labelled without the model seeing any of them, a batch of batch-mode active learning: on VADER's
+    words with text embeddings, 10 labels between retrains, rounds of 10 reached 90 % of the full-data accuracy at
+    110 labels, rounds of 8 at 135 (random: 160; 10 seeds, bench/preset_learning.py, docs/benchmarks.md)."""
     value = next((v for v in (opts.diversity_window, project.diversity_window) if v is not None), None)
     if value is None:
         expected = labels_before_next_retrain(engine, project)
