@@ -121,8 +121,8 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
         c1, c2, c3 = st.columns(3)
         acquisition = c1.selectbox("Acquisition function", ACQUISITION_NAMES, key=K["acquisition"],
                                    help="A name ending in _diverse keeps the items labelled before the model next learns (by everyone, "
-                                        "between two retrains) free of near-duplicates: fewer labels for text embeddings and images, "
-                                        "none saved on small tables (docs: concepts.md, batch-aware acquisition).")
+                                        "between two retrains) free of near-duplicates. Measured: fewer labels needed for text embeddings "
+                                        "and images, no gain on small tables (docs: concepts.md, batch-aware acquisition).")
         shuffle = c2.slider("Shuffle proportion", 0.0, 1.0, step=0.05, key=K["shuffle"])
         overlap = c3.number_input("Annotations per item", 1, 100, key=K["overlap"])
         c1, c2, c3 = st.columns(3)
