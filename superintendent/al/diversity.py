@@ -11,7 +11,7 @@ unlabelled items; everything below keeps the plain uncertainty order). The
 candidates are handed out in *rounds* of ``window`` items: the items
 labelled before the model sees any of them (a retrain takes the labels
 expected before the next one; see ``learning.retrain``). A round is drawn from the
-``ROUND_POOL x window`` most uncertain candidates left (80 for 8 labellers):
+``ROUND_POOL x window`` most uncertain candidates left (80 for a round of 8):
 they are clustered by k-means into ``window`` groups, and each group gives
 its most typical item, the one nearest its centre (Zhdanov's "diverse
 mini-batch active learning", 2019). A round thus holds no two items of one
@@ -40,7 +40,7 @@ from numpy.typing import ArrayLike
 
 __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_WINDOW", "MAX_WINDOW", "TopCandidates", "diverse_order", "diverse_ranking", "project_features"]
 
-DEFAULT_WINDOW = 8  # labellers expected to claim in the same moment
+DEFAULT_WINDOW = 8  # items per round when nothing else sizes it (no recent labels; the Python API's default)
 DEFAULT_CANDIDATES = 2000  # items re-ordered for diversity; the rest keep the uncertainty order
 DEFAULT_MAX_DIMS = 64
 ROUND_POOL = 10  # a round's items come from the next this-many x window candidates by need
