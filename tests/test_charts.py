@@ -26,6 +26,13 @@ def test_a_bar_per_digit_labels_every_digit_and_counts_in_whole_numbers():
     assert fig.layout.yaxis.tickformat == ",d" and fig.layout.yaxis.dtick == 1
 
 
+def test_an_option_nobody_used_yet_has_its_bar_at_zero_in_the_options_order():
+    # a multi-label project of jokes with options neutral, chuck, pun: nobody has ticked "pun" yet, and one free-text label
+    fig = charts.per_class_bar({"chuck": 9, "neutral": 9, "other thing": 1}, options=["neutral", "chuck", "pun"])
+    assert list(fig.data[0].x) == ["neutral", "chuck", "pun", "other thing"]
+    assert list(fig.data[0].y) == [9, 9, 0, 1]
+
+
 def test_a_confusion_matrix_labels_every_class_on_both_axes():
     labels = list(range(10))
     fig = charts.confusion_heatmap({"labels": labels, "matrix": np.eye(10, dtype=int).tolist()})

@@ -43,9 +43,15 @@ def label_count_axis(fig: go.Figure, values: Iterable[float]) -> go.Figure:
     return fig.update_xaxes(tickformat=",d")
 
 
-def per_class_bar(per_class: dict[str, int], *, marks: bool = False) -> go.Figure:
-    """Annotations per label; in a spans or boxes project (``marks``) the spans or boxes given each label."""
-    frame = pd.DataFrame({"label": [chart_text(k) for k in per_class], "annotations": list(per_class.values())})
+def per_class_bar(per_class: dict[str, int], *, options: Iterable[object] = (), marks: bool = False) -> go.Figure:
+    """Annotations per label; in a spans or boxes project (``marks``) the spans or boxes given each label.
+
+    The project's ``options`` come first, in their order, each with its bar even at 0 (an option nobody has used yet is
+    shown, not left out as if it were gone); labels that are no option (free text) follow, in ``per_class``'s order.
+    """
+    counts = {str(o): 0 for o in options}
+    counts.update((str(k), v) for k, v in per_class.items())
+    frame = pd.DataFrame({"label": [chart_text(k) for k in counts], "annotations": list(counts.values())})
     fig = px.bar(frame, x="label", y="annotations", title="Marks per label" if marks else "Annotations per label",
                  labels={"annotations": "marks"} if marks else None)
     categorical(fig, "x")

@@ -48,7 +48,7 @@ def render_page(user: CurrentUser) -> None:
     d.metric("Your labels" if not everyone else "Labellers", f"{len(frame):,}" if not everyone else f"{len(users):,}")
     st.progress(progress.fraction, text=f"{progress.labelled:,} of {progress.total:,} items have all their labels")
     if progress.per_class:
-        st.plotly_chart(charts.per_class_bar(progress.per_class, marks=project.label_mode in MARK_MODES), width="stretch", key="progress-per-class")
+        st.plotly_chart(charts.per_class_bar(progress.per_class, options=project.options, marks=project.label_mode in MARK_MODES), width="stretch", key="progress-per-class")
     if frame.empty:
         st.info("No labels yet." if everyone else "You have no labels in this project yet.")
     else:
