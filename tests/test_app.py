@@ -222,6 +222,48 @@ def test_admin_creates_a_project_and_a_user_and_exports(app_env):
     assert at.get("download_button")
 
 
+def test_removing_options_that_labels_use_saves_and_says_which_and_how_many(app_env):
+    add_user(app_env, "boss", role="admin")
+    with session_scope(app_env) as s:
+        birds = queue.create_project(s, "birds", options=["robin", "wren", "owl", "crow"])
+        queue.add_items(s, birds, ["a", "b", "c", "d"], labels=["owl", "owl", "wren", None])
+    at = logged_in("boss")
+    at.switch_page("pages/admin.py").run()
+    at.selectbox(key="admin-project-pick").set_value("birds").run()
+    at.text_area(key="admin-project-options").input("robin\ncrow")  # owl (2 labels) and wren (1) out
+    next(b for b in at.button if b.label == "Save project").click().run()
+    assert errors(at) == []
+    assert [w.value for w in at.warning] == ["3 labels given earlier still use options you removed: 'wren' (1), 'owl' (2). They stay "
+                                             "as they were given (exports keep them). Add the option back, or change those labels "
+                                             "on the Review page."]
+    with session_scope(app_env, write=False) as s:
+        assert queue.get_project(s, "birds").options == ["robin", "crow"]
+        assert sorted(queue.all_labels(s, queue.get_project(s, "birds")), key=str) == [None, "owl", "owl", "wren"]
+
+    # said once: the next run of the page does not repeat it; removing an unused option, or all of them, says nothing
+    at.run()
+    assert list(at.warning) == []
+    at.text_area(key="admin-project-options").input("robin")
+    next(b for b in at.button if b.label == "Save project").click().run()
+    assert list(at.warning) == [] and errors(at) == []
+    at.text_area(key="admin-project-options").input("")
+    next(b for b in at.button if b.label == "Save project").click().run()
+    assert list(at.warning) == [] and errors(at) == []
+    with session_scope(app_env, write=False) as s:
+        assert queue.get_project(s, "birds").options == []
+
+
+def test_progress_of_imported_labels_says_they_were_imported_not_that_there_are_none(app_env):
+    add_user(app_env, "boss", role="admin")
+    with session_scope(app_env) as s:
+        birds = queue.create_project(s, "birds", options=["robin", "wren", "owl"])
+        queue.add_items(s, birds, ["a", "b", "c"], labels=["owl", "owl", None])
+    at = logged_in("boss")
+    at.switch_page("pages/progress.py").run()
+    assert errors(at) == []
+    assert [i.value for i in at.info] == ["No labels from labellers yet: the 2 annotations above were imported with the data."]
+
+
 def test_shortcut_keys_follow_the_options():
     assert option_shortcuts([str(d) for d in range(10)]) == [str(d) for d in range(10)]  # digits are typed as themselves
     assert option_shortcuts(["cat", "dog"]) == ["1", "2"]

@@ -109,3 +109,4 @@ def test_progress_counts_each_mark_under_its_label(engine, span_project):
         queue.act(s, project, uid, Action.submit, item_id=item.item_id, value=spans)
     with session_scope(engine, write=False) as s:
         assert queue.progress(s, project).per_class == {"LOC": 1, "PER": 2}
+        assert queue.options_in_use(s, project, ["PER", "ORG", "LOC"]) == {"PER": 2, "LOC": 1}  # marks, in the order asked

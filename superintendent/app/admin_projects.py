@@ -33,6 +33,7 @@ NEW = "+ New project"  # no emoji: it renders as a box where no emoji font exist
 BY_DATA_TYPE = "(by data type)"  # the model preset that suits the data type (see project_settings.default_model_preset)
 PICK = "admin-project-pick"
 FLASH = "admin-project-flash"
+FLASH_WARNING = "admin-project-flash-warning"  # said after FLASH: what a saved change left behind (options removed but in use)
 NEXT_PICK = "admin-project-next-pick"  # set after an action: the project to edit on the next run (None: a new one), form reloaded
 K = {name: f"admin-project-{name}" for name in ("name", "data_type", "label_mode", "options", "descriptions", "guidelines", "allow_free_text",
                                                 "model", "acquisition", "shuffle", "overlap", "every", "n_labels", "lease", "hints")}
@@ -88,6 +89,8 @@ def projects_tab(user: CurrentUser) -> None:
     projects = {p.name: p for p in all_projects()}
     if (flash := st.session_state.pop(FLASH, None)) is not None:
         st.success(flash)  # written with the project's name through render.text
+    if (warning := st.session_state.pop(FLASH_WARNING, None)) is not None:
+        st.warning(warning)
     if NEXT_PICK in st.session_state:  # before the widgets exist: their state may be set only now
         st.session_state[PICK] = pick = st.session_state.pop(NEXT_PICK) or NEW
         _load_form(projects.get(pick))
@@ -141,13 +144,17 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
                     retrain_interval_seconds=float(every) or None, retrain_interval_n_labels=int(n_labels), lease_seconds=int(lease),
                     show_hints=hints, guidelines=guidelines, option_descriptions=_parse_descriptions(descriptions))
 
-    def update(s: Session) -> tuple[Project, dict[str, list]]:
+    def update(s: Session) -> tuple[Project, dict[str, list], dict[str, int]]:
         current = s.get(Project, project.id)
         if current is None:
             raise NotFoundError(f"project {project.name!r} was deleted meanwhile")
         before = {"name": current.name, **{k: getattr(current, k) for k in settings}}
+        kept = {str(o) for o in settings["options"]}
+        # options taken out while others remain (no options at all: any label goes, so every label given still fits)
+        removed = [o for o in current.options if str(o) not in kept] if kept else []
+        in_use = queue.options_in_use(s, current, removed)
         stored = queue.update_project(s, current, name=name, **settings)
-        return stored, {k: [old, getattr(stored, k)] for k, old in before.items() if getattr(stored, k) != old}
+        return stored, {k: [old, getattr(stored, k)] for k, old in before.items() if getattr(stored, k) != old}, in_use
 
     try:
         if settings["model_preset"] and (project is None or settings["model_preset"] != project.model_preset):
@@ -156,14 +163,25 @@ def _settings_form(user: CurrentUser, project: Project | None) -> None:
             guarded_action(user, "manage_projects", lambda s: queue.create_project(s, name, **settings),
                            audit=lambda stored: Note(audit.AuditAction.project_create, stored.name, settings))
         else:
-            stored, _ = guarded_action(user, "manage_projects", update,
-                                       audit=lambda done: Note(audit.AuditAction.project_update, done[0].name, {"changed": done[1]}))
+            stored, _, in_use = guarded_action(user, "manage_projects", update,
+                                               audit=lambda done: Note(audit.AuditAction.project_update, done[0].name, {"changed": done[1]}))
+            if in_use:
+                st.session_state[FLASH_WARNING] = _removed_in_use(in_use)
     except SuperintendentError as exc:
         st.error(render.text(exc))
         return
     st.session_state[FLASH] = f"Project {render.text(repr(name.strip()))} saved."
     st.session_state[NEXT_PICK] = None if project is None else stored.name  # after a create: a fresh form for the next project
     st.rerun()
+
+
+def _removed_in_use(in_use: dict[str, int]) -> str:
+    """What a saved edit left behind: removed options that labels still use, with counts, and what to do about them."""
+    n = sum(in_use.values())
+    used = ", ".join(f"{render.text(repr(o))} ({c:,})" for o, c in in_use.items())
+    return (f"{n:,} label{'s' if n != 1 else ''} given earlier still use{'s' if n == 1 else ''} "
+            f"{'an option' if len(in_use) == 1 else 'options'} you removed: {used}. They stay as they were given "
+            "(exports keep them). Add the option back, or change those labels on the Review page.")
 
 
 def _members(user: CurrentUser, project: Project) -> None:

@@ -50,7 +50,12 @@ def render_page(user: CurrentUser) -> None:
     if progress.per_class:
         st.plotly_chart(charts.per_class_bar(progress.per_class, options=project.options, marks=project.label_mode in MARK_MODES), width="stretch", key="progress-per-class")
     if frame.empty:
-        st.info("No labels yet." if everyone else "You have no labels in this project yet.")
+        if not everyone:
+            st.info("You have no labels in this project yet.")
+        elif progress.n_annotations:  # the labels here came with the data (an import): nobody has labelled here yet
+            st.info(f"No labels from labellers yet: the {progress.n_annotations:,} annotations above were imported with the data.")
+        else:
+            st.info("No labels yet.")
     else:
         st.subheader("Labellers" if everyone else "Your pace")
         left, right = st.columns([1, 1])

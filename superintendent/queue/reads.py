@@ -49,6 +49,24 @@ class LabelledData:
 def progress(session: Session, project: Project) -> Progress:
     """How far a project is: items, labelled items, annotations per class and per user (never cached)."""
     total, labelled = progress_counts(session, project)
+    per_class = _per_class(session, project)
+    per_user = {name: n for name, n in session.execute(
+        sa.select(_U.c.username, sa.func.count()).select_from(_A.join(_U, _A.c.user_id == _U.c.id))
+        .where(_A.c.project_id == project.id).group_by(_U.c.username).order_by(_U.c.username)
+    )}
+    return Progress(total=int(total), labelled=int(labelled), n_annotations=sum(per_user.values()),
+                    per_class=dict(sorted(per_class.items())), per_user=per_user)
+
+
+def options_in_use(session: Session, project: Project, options: list[Any]) -> dict[str, int]:
+    """Those of ``options`` that labels use, with how many annotations use each (marks, in a spans or boxes project),
+    in the order given: e.g. the options an edit of the project removes, whose labels stay as they were given."""
+    per_class = _per_class(session, project)
+    return {str(o): per_class[str(o)] for o in options if per_class[str(o)]}
+
+
+def _per_class(session: Session, project: Project) -> Counter[str]:
+    """Annotations per label (a multi-label annotation counts for each of its labels; marks each for its own)."""
     per_class: Counter[str] = Counter()
     marks = is_marks(project.label_mode)
     for value, n in session.execute(sa.select(_A.c.value, sa.func.count()).where(_A.c.project_id == project.id).group_by(_A.c.value)):
@@ -59,12 +77,7 @@ def progress(session: Session, project: Project) -> Progress:
             continue
         for one in (label if isinstance(label, list) else [label]):
             per_class[str(one)] += n
-    per_user = {name: n for name, n in session.execute(
-        sa.select(_U.c.username, sa.func.count()).select_from(_A.join(_U, _A.c.user_id == _U.c.id))
-        .where(_A.c.project_id == project.id).group_by(_U.c.username).order_by(_U.c.username)
-    )}
-    return Progress(total=int(total), labelled=int(labelled), n_annotations=sum(per_user.values()),
-                    per_class=dict(sorted(per_class.items())), per_user=per_user)
+    return per_class
 
 
 def _annotations_by_item(session: Session, project: Project, only_done: bool) -> dict[int, list[Any]]:
