@@ -141,6 +141,12 @@ def test_run_charts_tick_at_the_label_counts_of_the_runs():
     assert fig.layout.xaxis.tickvals is None and fig.layout.xaxis.tickformat == ",d"
 
 
+def test_a_scores_spread_stops_at_0_and_1():
+    runs = pd.DataFrame({"labels": [12, 40, 80], "score": [0.833, 0.1, 0.6], "spread": [0.236, 0.3, None]})
+    bars = charts.score_chart(runs).data[0].error_y
+    assert np.allclose(bars.array, [0.167, 0.3, 0.0]) and np.allclose(bars.arrayminus, [0.236, 0.1, 0.0])
+
+
 def test_the_stopping_chart_ticks_at_its_runs_label_counts():
     frame = pd.DataFrame({"run": [1, 2, 3], "labels": [25, 25, 1200], "score": [0.7, 0.7, 0.9], "changed %": [None, None, 3.5],
                           "slope (points / 100 labels)": [None, None, 1.0], "verdict": ["", "", ""]})

@@ -83,9 +83,13 @@ def timeline_chart(timeline: pd.DataFrame, timezone: str | None = None) -> go.Fi
 
 
 def score_chart(runs: pd.DataFrame) -> go.Figure:
+    """Each scored run's cross-validated score against its labels, with its spread over folds (mean +- sd, cut at 0 and
+    1: a score of 0.83 +- 0.24 over few labels reaches 1, not 1.07, which no score can be)."""
     ok = runs[runs["score"].notna()]
-    fig = go.Figure(go.Scatter(x=ok["labels"], y=ok["score"], error_y=dict(type="data", array=ok["spread"].fillna(0)),
-                               mode="lines+markers", name="cross-validated accuracy"))
+    spread = ok["spread"].fillna(0)
+    fig = go.Figure(go.Scatter(x=ok["labels"], y=ok["score"], mode="lines+markers", name="cross-validated accuracy",
+                               error_y=dict(type="data", symmetric=False, array=spread.clip(upper=1 - ok["score"]).clip(lower=0),
+                                            arrayminus=spread.clip(upper=ok["score"]).clip(lower=0))))
     label_count_axis(fig, ok["labels"])
     return fig.update_layout(title="Model score vs labels", xaxis_title="labels used", yaxis_title="score (mean ± sd over folds)",
                              height=340, margin=dict(t=40, b=10), yaxis_range=[0, 1.05])
