@@ -48,12 +48,15 @@ def render_page(user: CurrentUser) -> None:
     d.metric("Your labels" if not everyone else "Labellers", f"{len(frame):,}" if not everyone else f"{len(users):,}")
     st.progress(progress.fraction, text=f"{progress.labelled:,} of {progress.total:,} items have all their labels")
     if progress.per_class:
-        st.plotly_chart(charts.per_class_bar(progress.per_class, options=project.options, marks=project.label_mode in MARK_MODES), width="stretch", key="progress-per-class")
+        st.plotly_chart(charts.per_class_bar(progress.per_class, options=project.options, marks=project.label_mode in MARK_MODES),
+                        width="stretch", key="progress-per-class")
     if frame.empty:
         if not everyone:
             st.info("You have no labels in this project yet.")
         elif progress.n_annotations:  # the labels here came with the data (an import): nobody has labelled here yet
-            st.info(f"No labels from labellers yet: the {progress.n_annotations:,} annotations above were imported with the data.")
+            n = progress.n_annotations
+            st.info(f"No labels from labellers yet: the {n:,} annotation{'s' if n != 1 else ''} above "
+                    f"{'were' if n != 1 else 'was'} imported with the data.")
         else:
             st.info("No labels yet.")
     else:
