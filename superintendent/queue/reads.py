@@ -61,6 +61,8 @@ def progress(session: Session, project: Project) -> Progress:
 def options_in_use(session: Session, project: Project, options: list[Any]) -> dict[str, int]:
     """Those of ``options`` that labels use, with how many annotations use each (marks, in a spans or boxes project),
     in the order given: e.g. the options an edit of the project removes, whose labels stay as they were given."""
+    if not options:  # nothing to look up (an edit that removes no option): no query
+        return {}
     per_class = _per_class(session, project)
     return {str(o): per_class[str(o)] for o in options if per_class[str(o)]}
 
