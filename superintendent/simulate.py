@@ -87,6 +87,14 @@ class Events:
         if sink is not None:
             sink.write(json.dumps([kind, item_id, label, now, self.begun[-1]]) + "\n")
 
+    def beginning(self, when: float) -> None:
+        """A transaction begins at ``when``. Streamed as ``{"begun": when}``: a process killed inside it (its row
+        never logged) leaves when it stopped surely holding the item it had claimed last (an undo or a submit
+        that committed before the kill has handed that item back)."""
+        sink = getattr(self, "sink", None)
+        if sink is not None:
+            sink.write(json.dumps({"begun": when}) + "\n")
+
 
 def _wait_at_barrier(folder: str, n: int, name: str, timeout: float = 120.0) -> None:
     path = Path(folder)
@@ -114,8 +122,9 @@ def run_labeller(url: str, project_name: str, username: str, *, max_labels: int 
     instead of stopping. ``engine``: share one (its pool) between threads;
     by default the labeller makes its own and disposes of it at the end.
     ``stream``: a folder; every log row is also appended to ``<folder>/<user>.jsonl``
-    as ``[kind, item, label, time, begun]`` the moment it is logged (for tests
-    that kill the process: what it had logged survives it).
+    as ``[kind, item, label, time, begun]`` the moment it is logged, and each
+    transaction's start as ``{"begun": time}`` as it starts (for tests that
+    kill the process: what it had logged survives it).
     """
     rng = random.Random(seed)
     own_engine = engine is None
@@ -144,6 +153,7 @@ def run_labeller(url: str, project_name: str, username: str, *, max_labels: int 
 
     def timed(fn):  # noqa: ANN001, ANN202
         tx_began[0] = time.time()
+        events.beginning(tx_began[0])
         t0 = time.perf_counter()
         result = tx(fn)
         events.latencies.append(time.perf_counter() - t0)

@@ -3,6 +3,7 @@ as processes, and reading their event logs."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -42,20 +43,33 @@ def replay(result: dict) -> dict[tuple[str, int], object]:
     return {(result["user"], item): label for item, label in kept.items()}
 
 
-def held_at_once(results: list[dict]) -> list[int]:
+def read_stream(path: Path, user: str, killed_at: float) -> dict:
+    """A killed simulated labeller's streamed log (``simulate --stream``), as simulate's results. ``stopped``: when
+    the action it died in began (an undo or a submit that committed unlogged had handed its item back), else the kill."""
+    text = path.read_text() if path.exists() else ""
+    lines = [json.loads(line) for line in text.splitlines() if line.endswith(("]", "}"))]  # not a half-written last line
+    last_row = max((j for j, line in enumerate(lines) if isinstance(line, list)), default=-1)
+    rows = [line for line in lines if isinstance(line, list)]
+    stopped = min([killed_at, *(line["begun"] for line in lines[last_row + 1:])])
+    return {"user": user, "log": [tuple(r[:4]) for r in rows], "begun": [r[4] for r in rows], "stopped": stopped}
+
+
+def held_at_once(results: list[dict], lease_seconds: float = float("inf")) -> list[int]:
     """Items two labellers surely held at the same moment.
 
     A claim at row i holds its item from that row's time (the claim had
     committed) until ``begun[i + 1]``, when the labeller's next action started
-    (or ``stopped``): an interval inside the real one, so an overlap found is
-    a real one, however late a busy process read the clock.
+    (or ``stopped``), and at most ``lease_seconds`` from ``begun[i]`` (the
+    lease, counted from a moment after that, had run out by then): an interval
+    inside the real one, so an overlap found is a real one, however late a
+    busy process read the clock.
     """
     by_item: dict[int, list] = {}
     for r in results:
         log, begun = r["log"], r["begun"]
         for i, (kind, item, _, t) in enumerate(log):
             if kind == "claim":
-                end = begun[i + 1] if i + 1 < len(log) else r["stopped"]
+                end = min(begun[i + 1] if i + 1 < len(log) else r["stopped"], begun[i] + lease_seconds)
                 by_item.setdefault(item, []).append((t, end, r["user"]))
     overlaps = []
     for item, spans in by_item.items():

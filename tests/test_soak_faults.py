@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy.pool import NullPool
 
-from labelling_logs import held_at_once, replay
+from labelling_logs import held_at_once, read_stream, replay
 from test_faults import (_pg_ready, claim_everything, db_annotations, ensure_dead, kill9, numeric_project, remaining,
                          restartable_pg_url)  # noqa: F401 - restartable_pg_url is a fixture used by name
 from superintendent.learning import RetrainOptions
@@ -78,14 +78,9 @@ class Labellers:
         return name
 
     def streamed(self, name: str) -> list[dict]:
-        """What the threads of a killed process had logged, as simulate's results (``stopped`` = the kill)."""
-        results = []
-        for k in range(THREADS):
-            path = self.folder / "streams" / f"{name}-{k}.jsonl"
-            rows = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("]")] if path.exists() else []
-            results.append({"user": f"{name}-{k}", "log": [tuple(r[:4]) for r in rows], "begun": [r[4] for r in rows],
-                            "stopped": self.killed[name]})
-        return results
+        """What the threads of a killed process had logged, as simulate's results."""
+        return [read_stream(self.folder / "streams" / f"{name}-{k}.jsonl", f"{name}-{k}", self.killed[name])
+                for k in range(THREADS)]
 
     def finish(self) -> tuple[list[dict], list[dict], list[str]]:
         """(results of the processes that ran to the end, streamed logs of the killed ones, stderr of all)."""
@@ -214,7 +209,7 @@ def test_soak_with_kills_and_a_database_restart(restartable_pg_url, tmp_path):
     users = {r["user"] for r in survivors} | {r["user"] for r in killed}
     assert {u for u, _ in stored} <= users
 
-    assert held_at_once(survivors + killed) == [], "an item was held by two labellers at once"
+    assert held_at_once(survivors + killed, LEASE_SECONDS) == [], "an item was held by two labellers at once"
     labelled_twice = [i for i, n in Counter(i for _, i in stored).items() if n > 1]
     assert labelled_twice == [], "an item finished by one labeller was handed to another"
     after_restart = sum(1 for r in survivors + killed for kind, _, _, t in r["log"] if kind == "submit" and t > restart["end"])
