@@ -13,7 +13,7 @@ which takes the router branch.
 import streamlit as st
 
 from superintendent import api
-from superintendent.app import errors, login, resources, session_cookie, tcp_nodelay
+from superintendent.app import errors, login, navigation, resources, session_cookie, tcp_nodelay
 from superintendent.app.errors import database_trouble_shown
 
 
@@ -29,30 +29,21 @@ def _route() -> None:
     if start.failed:
         st.stop()
 
-    if first_run:
-        st.navigation([st.Page(login.first_run_form, title="Welcome", url_path="welcome")], position="hidden").run()
+    if first_run:  # at every page's address: a link or bookmark opens the page asked for once the form is done
+        navigation.everywhere(login.first_run_form, "Welcome").run()
         st.stop()
     if user is None:
-        st.navigation([st.Page(lambda: None, title="Log in", url_path="login")], position="hidden").run()
+        navigation.everywhere(lambda: None, "Log in").run()  # the login form is drawn already (login.current_user)
         st.stop()
 
     errors.raise_if_asked("page")  # test only (SUPERINTENDENT_TEST_FAULT=page): proves the error boundary
-    pages = [
-        st.Page("pages/label.py", title="Label", icon=":material/label:", default=True),
-        st.Page("pages/progress.py", title="Progress", icon=":material/monitoring:"),
-        st.Page("pages/model.py", title="Model", icon=":material/model_training:"),
-    ]
-    if user.can("review"):
-        pages.append(st.Page("pages/review.py", title="Review", icon=":material/fact_check:"))
-    if user.can("admin"):
-        pages.append(st.Page("pages/admin.py", title="Admin", icon=":material/admin_panel_settings:"))
-    pages.append(st.Page("pages/account.py", title="My account", icon=":material/account_circle:", url_path="account"))
     with database_trouble_shown():
-        st.navigation(pages).run()
+        navigation.for_user(user).run()
 
 
 if __name__ == "__main__":  # a page run
     _route()
 else:  # imported by `streamlit run` (uvicorn) to serve the app
     tcp_nodelay.install()  # answers are not held back ~40 ms by Nagle's algorithm (see the module)
+    navigation.router_only()  # pages/ is the router's: never Streamlit's own listing of its files, even on a first visit
     app = st.App(__file__, routes=session_cookie.ROUTES + api.routes(resources.engine, resources.settings))  # the HTTP API at /api/v1

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from superintendent.app import account_view, login
+from superintendent.app import account_view, navigation
 
-user = login.get()
+user = navigation.require("account")
 st.title("My account")
 account_view.render_page(user)

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from superintendent.app import login
+from superintendent.app import navigation
 
-user = login.require("admin")  # before anything of the page is imported or drawn
+user = navigation.require("admin")  # before anything of the page is imported or drawn
 
 from superintendent.app import admin_view  # noqa: E402
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from superintendent.app import label_view, login
+from superintendent.app import label_view, navigation
 
-user = login.require("label")
+user = navigation.require("label")
 st.title("Label")
 label_view.render_page(user)

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from superintendent.app import login, model_view
+from superintendent.app import model_view, navigation
 
-user = login.require("view_model")
+user = navigation.require("model")
 st.title("Model")
 model_view.render_page(user)

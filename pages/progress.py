@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from superintendent.app import login, progress_view
+from superintendent.app import navigation, progress_view
 
-user = login.require("view_progress")
+user = navigation.require("progress")
 st.title("Progress")
 progress_view.render_page(user)

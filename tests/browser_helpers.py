@@ -140,8 +140,9 @@ def settle(page: Page, timeout: float = 30_000) -> None:
         page.wait_for_timeout(100)
 
 
-def log_in(page: Page, base: str, name: str, password: str = PASSWORD) -> None:
-    page.goto(base)
+def log_in(page: Page, base: str, name: str, password: str = PASSWORD, path: str = "") -> None:
+    """Open ``base/path`` signed out and log in there as ``name``."""
+    page.goto(f"{base}/{path}" if path else base)
     settle(page)
     page.get_by_role("button", name="Log in").last.wait_for(timeout=30_000)
     # .last: while the first script run redraws, the form can briefly be on the page twice
@@ -161,12 +162,12 @@ def log_in(page: Page, base: str, name: str, password: str = PASSWORD) -> None:
     settle(page)
 
 
-def sign_in(page: Page, base: str, name: str) -> None:
+def sign_in(page: Page, base: str, name: str, path: str = "") -> None:
     """``log_in``, tried again from the start if a redraw of the login form got in its way
     (under load the form can briefly be on the page twice, which its strict locators refuse)."""
     for attempt in range(3):
         try:
-            return log_in(page, base, name)
+            return log_in(page, base, name, path=path)
         except PlaywrightError:
             if attempt == 2:
                 raise

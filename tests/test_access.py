@@ -21,9 +21,8 @@ from superintendent.config import Settings
 from superintendent.store import ModelRun, Project, User, session_scope, utcnow
 from superintendent.store.models import AuditEntry, UserSession
 from superintendent.validation import ValidationError
-from test_app import APP, PASSWORD, add_project, add_user, errors, logged_in  # noqa: F401
+from test_app import APP, PASSWORD, add_project, add_user, errors, logged_in, refusal  # noqa: F401
 
-REFUSAL = "Your role does not allow this page."
 STALE = "your account may not do this any more"
 SIGNED_OUT = f"You were signed out. {auth.DEACTIVATED_MESSAGE}"
 LOGIN_FORM = {"User name", "Password", "Log in"}  # the labels of the login form's widgets
@@ -37,7 +36,7 @@ ADMIN_TABS = ["Projects", "Upload data", "Users", "Export labels", "Webhooks", "
 
 class Shown(enum.Enum):
     NOTHING = "nothing of the page, and nobody logged in"
-    REFUSED = "only the refusal 'Your role does not allow this page.'"
+    REFUSED = "only the refusal 'The <page> page is not open to labellers; ask an admin if you need it.'"
     PAGE = "the page"
     PAGE_NO_RETRAIN = "the page, without 'Retrain now'"
     PAGE_RETRAIN = "the page, with 'Retrain now'"
@@ -75,7 +74,7 @@ def classify(at: AppTest, page: str) -> Shown | str:
             return Shown.ADMIN_TABS
         if not any(k.startswith("admin-") for k in keys):
             return Shown.PAGE
-    if content == [] and errs == [REFUSAL]:
+    if content == [] and errs == [refusal(PAGE_TITLES[page])]:
         return Shown.REFUSED
     if content == [] and errs in ([], [auth.FAILED_LOGIN_MESSAGE], [SIGNED_OUT]) and not logged_in_now(at):
         return Shown.NOTHING
@@ -206,7 +205,7 @@ def test_an_admin_action_is_refused_when_the_account_changed_after_the_page_was_
         button.click().run()
         login_form = [w.label for w in at.text_input] == ["User name", "Password"]
         button_gone = button.key is not None and button.key not in [b.key for b in at.button]
-        refused = login_form or button_gone or bool(set(errors(at)) & {STALE, "Your role does not allow this page."})
+        refused = login_form or button_gone or STALE in errors(at) or any(" page is not open to " in e for e in errors(at))
         outcome[action] = {"changed": _snapshot(app_env) != before, "refused": refused,
                            "export ready": "admin-export-bytes" in at.session_state or bool(at.get("download_button"))}
         with session_scope(app_env) as s:

@@ -50,6 +50,11 @@ def errors(at):
     return [e.value for e in at.error] + [str(e.message) for e in at.exception]
 
 
+def refusal(title: str, role: str = "labeller") -> str:
+    """What a page a role may not open says instead of itself (and nothing else)."""
+    return f"The {title} page is not open to {role}s; ask an admin if you need it."
+
+
 def retrain_now(at) -> AppTest:
     """Press "Retrain now", wait for the background retrain (AppTest runs the app in this process), draw the page again."""
     at.button(key="model-retrain").click().run()
@@ -106,7 +111,7 @@ def test_a_labeller_never_reaches_the_admin_page(app_env):
     at = logged_in("alice")
     # The Admin page is not in a labeller's navigation; opened directly, its own server-side check stops it.
     at.switch_page("pages/admin.py").run()
-    assert "Your role does not allow this page." in errors(at)
+    assert errors(at) == [refusal("Admin")]
     assert [t.value for t in at.title] == []
     assert not [w for w in at.text_input if (w.key or "").startswith("admin-")]
     for page in ("pages/progress.py", "pages/model.py"):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from superintendent import auth, queue
 from superintendent.store import AnnotationRevision, Item, session_scope
-from tests.test_app import PASSWORD, add_user, errors, logged_in
+from tests.test_app import PASSWORD, add_user, errors, logged_in, refusal
 
 __all__ = ["app_env"]  # a fixture of tests/test_app.py, used here
 
@@ -116,7 +116,7 @@ def test_a_reviewer_corrects_a_finished_item(app_env):
         auth.set_role(s, "rita", "labeller")
     at.button(key="review-save").click().run()
     assert review_value(app_env, tied) is None
-    assert "Your role does not allow this page." in errors(at)
+    assert refusal("Review") in errors(at)
 
 
 def test_labellers_have_no_review_page_and_admins_do(app_env):
@@ -126,7 +126,7 @@ def test_labellers_have_no_review_page_and_admins_do(app_env):
     label(app_env, project, "alice", item_id, "cat")
     at = logged_in("alice")
     at.switch_page("pages/review.py").run()
-    assert "Your role does not allow this page." in errors(at)
+    assert refusal("Review") in errors(at)
     assert not [b for b in at.button if (b.key or "").startswith("review-")]
 
     at = logged_in("boss")

@@ -232,11 +232,11 @@ def get() -> CurrentUser:
     return user
 
 
-def require(action: str) -> CurrentUser:
-    """The current user if their role allows ``action``; otherwise the page shows nothing of itself."""
+def require(action: str, page: str = "") -> CurrentUser:
+    """The current user if their role allows ``action``; otherwise the page (titled ``page``) shows nothing of itself."""
     user = get()
     if not user.can(action):
-        st.error("Your role does not allow this page.")
+        st.error(f"{f'The {page} page' if page else 'This page'} is not open to {user.role}s; ask an admin if you need it.")
         st.stop()
     return user
 
