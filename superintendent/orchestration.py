@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 
 from superintendent import queue
 from superintendent.learning import cold_start, runs
-from superintendent.learning.presets import has_in_app_model
+from superintendent.learning.presets import has_in_app_model, preset_misfit
 from superintendent.learning.retrain import RetrainOptions, run_retrain
 from superintendent.store import ModelRun, Project, session_scope, utcnow
 from superintendent.retrain_lock import retrain_lock
@@ -205,8 +205,12 @@ def project_schedule(engine: Engine, project: Project, now: dt.datetime | None =
     kind, or a factory: :func:`~superintendent.learning.presets.has_in_app_model`)."""
     now = now or utcnow()
     every, n_needed = project.retrain_interval_seconds, max(1, project.retrain_interval_n_labels)
-    if not has_in_app_model(project) or (every is None and project.retrain_interval_n_labels == 0):
-        return Schedule(False, False, None, 0, "no automatic retraining (set a model and a retrain interval on the Admin page)")
+    if not has_in_app_model(project):
+        misfit = project.model_preset and preset_misfit(project.model_preset, project.label_mode)
+        why = misfit or "the project has no model (choose one on the Admin page)"
+        return Schedule(False, False, None, 0, f"no automatic retraining: {why}")
+    if every is None and project.retrain_interval_n_labels == 0:
+        return Schedule(False, False, None, 0, "only when an admin presses Retrain now (no retrain interval is set on the Admin page)")
     with session_scope(engine, write=False) as s:
         labelled = queue.count_labelled(s, project)
         last = runs.latest_run(s, project)

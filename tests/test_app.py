@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
@@ -103,6 +104,20 @@ def test_a_labeller_labels_undoes_and_skips(app_env):
     at.button(key="label-opt-0").click().run()
     assert annotations(app_env) == ['"cat"', '"cat"']
     assert any("Nothing left for you to label" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("settings, says", [
+    (dict(model_preset="logistic_regression"), "The model reorders the queue when an admin retrains it (Retrain now on the Model page)."),
+    (dict(model_preset="logistic_regression", retrain_interval_n_labels=5),
+     "The model reorders the queue by itself: next retrain after 5 more labels."),
+    (dict(), "This project has no model: the queue keeps its order. New items appear when an admin uploads them."),
+])
+def test_an_empty_queue_says_how_it_is_reordered(app_env, settings, says):
+    add_user(app_env, "alice")
+    add_project(app_env, n=0, **settings)
+    at = logged_in("alice")
+    assert any("Nothing left for you to label" in s.value for s in at.success)
+    assert says in [c.value for c in at.caption]
 
 
 def test_a_labeller_never_reaches_the_admin_page(app_env):

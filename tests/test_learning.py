@@ -249,6 +249,16 @@ def test_projects_retrain_on_their_own_schedule(engine):
         for p in (manual, auto):
             queue.add_items(s, p, list(np.random.default_rng(0).normal(size=(12, 3))), labels=["a", "b"] * 2 + [None] * 8)
     assert not project_schedule(engine, manual).enabled
+    assert project_schedule(engine, manual).description == ("no automatic retraining: the project has no model "
+                                                           "(choose one on the Admin page)")
+    with session_scope(engine) as s:
+        by_hand = queue.create_project(s, "by hand", options=["a", "b"], model_preset="logistic_regression")
+        misfit = queue.create_project(s, "misfit", options=["a", "b"], label_mode="multi", model_preset="token_crf",
+                                      retrain_interval_n_labels=4)
+    assert project_schedule(engine, by_hand).description == ("only when an admin presses Retrain now "
+                                                             "(no retrain interval is set on the Admin page)")
+    assert project_schedule(engine, misfit).description.startswith("no automatic retraining: model preset 'token_crf' marks spans")
+    assert not project_schedule(engine, by_hand).enabled and not project_schedule(engine, misfit).enabled
     first = project_schedule(engine, auto)
     assert first.due and first.description == "due now"  # never trained, 4 labels in
     assert [r.project_id for r in retrain_due_projects(engine)] == [auto.id]

@@ -339,7 +339,10 @@ def _empty_queue_caption(engine: Any, project: Project) -> str:
     """Why the queue may refill: a model's retrain schedule, or that this project has no model."""
     if not has_in_app_model(project):
         return "This project has no model: the queue keeps its order. New items appear when an admin uploads them."
-    return f"The model reorders the queue by itself: {project_schedule(engine, project).description}."
+    schedule = project_schedule(engine, project)
+    if not schedule.enabled:
+        return "The model reorders the queue when an admin retrains it (Retrain now on the Model page)."
+    return f"The model reorders the queue by itself: {schedule.description}."
 
 
 def show_guidelines(project: Project) -> None:

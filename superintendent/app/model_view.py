@@ -215,7 +215,7 @@ def render_page(user: CurrentUser) -> None:
     runs = latest_runs(engine, project)  # read after a press of Retrain now: a run it started is in the table
     if not is_marks(project.label_mode):  # spans and boxes have an order of their own, without rounds
         order += _rounds(project, runs)
-    header.markdown(f"**Model:** {render.text(model_name)}  \n**Queue order:** {order}  \n**Schedule:** {schedule.description}")
+    header.markdown(f"**Model:** {render.text(model_name)}  \n**Queue order:** {order}  \n**Schedule:** {render.text(schedule.description)}")
     if running_retrain(engine, project.id) is not None:
         earlier = next((r for r in runs if r.status == "succeeded"), None)
         _retrain_progress(project, dict(earlier.phase_seconds) if earlier is not None else {})
