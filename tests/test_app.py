@@ -175,6 +175,29 @@ def test_progress_and_model_pages_show_the_figures(app_env):
     assert len(at.get("plotly_chart")) >= 1
 
 
+def test_the_model_page_says_in_full_why_a_retrain_was_skipped(app_env):
+    add_user(app_env, "boss", role="admin")
+    with session_scope(app_env) as s:
+        project = queue.create_project(s, "wine", options=["class_0", "class_1"], model_preset="logistic_regression")
+        queue.add_items(s, project, [[13.2, 1.8], [12.4, 2.1], [14.1, 1.6], [12.9, 2.4]], labels=["class_0"] * 3 + [None])
+    at = logged_in("boss")
+    at.switch_page("pages/model.py").run()
+    retrain_now(at)
+    why = ("The latest run was skipped: need labels of at least two classes to train; have 1 class(es) in 3 labels; "
+           "until then the queue is ordered for coverage: ")
+
+    def warnings() -> list[str]:
+        return [w.value.replace("\\", "") for w in at.warning]  # as shown: without Markdown's escapes
+
+    assert len(warnings()) == 1 and warnings()[0].startswith(why)  # once, not also as "Retrain skipped" without the reason
+    assert warnings()[0].endswith("1 k-means group of the 1 unlabelled item, the item nearest each centre first "
+                                  "(1 item given a new place).")
+    assert at.success == [] and errors(at) == []
+    at = logged_in("boss")  # and still there in a later session: it is the latest run
+    at.switch_page("pages/model.py").run()
+    assert len(warnings()) == 1 and warnings()[0].startswith(why)
+
+
 def _queue_order(at) -> str:
     return next(m.value for m in at.markdown if "**Queue order:**" in m.value).split("**Queue order:** ")[1].split("  \n")[0]
 

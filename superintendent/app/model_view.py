@@ -164,6 +164,8 @@ def _show_result(project: Project) -> None:
         st.error(render.text(f"The retrain stopped before its end ({job.error}). Try again; if it keeps failing, the server's log "
                              "says why."))
         return
+    if run.status == "skipped":
+        return  # the page says why, under "The latest run was skipped"
     (st.success if run.status == "succeeded" else st.warning)(f"Retrain {run.status}" + (f": score {run.score_mean:.3f}" if run.score_mean is not None else ""))
 
 
@@ -228,6 +230,8 @@ def render_page(user: CurrentUser) -> None:
     if latest.status == "failed":
         st.error("The latest run failed:")
         st.code(latest.message or "", language=None, wrap_lines=True)  # the error as it came, shown as plain text
+    elif latest.status == "skipped":  # the table cuts the message short: why nothing was learnt, in full
+        st.warning(render.text(f"The latest run was skipped: {(latest.message or 'no reason was recorded').rstrip('.')}."))
     if table["score"].notna().any():
         st.plotly_chart(charts.score_chart(table), width="stretch", key="model-score")
     render_stopping(runs, numbers)

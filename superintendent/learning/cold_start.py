@@ -251,13 +251,18 @@ def order_for_coverage(engine: Engine, project: Project, run_id: int, *, rng: np
         signal = {"items": total, **signal}
         if not written:
             return ColdStart("no unlabelled items to order.", 0, {SIGNAL: signal})
-        of = (f"the {signal['pool']} unlabelled items" if signal["sampled"] == signal["pool"] else
+        of = (f"the {_n(signal['pool'], 'unlabelled item')}" if signal["sampled"] == signal["pool"] else
               f"a random sample of {signal['sampled']} of the {signal['pool']} unlabelled items")
-        return ColdStart(f"until then the queue is ordered for coverage: {signal['centres']} k-means groups of {of}, the item nearest "
-                         f"each centre first ({written} items given a new place).", written, {SIGNAL: signal})
+        return ColdStart(f"until then the queue is ordered for coverage: {_n(signal['centres'], 'k-means group')} of {of}, the item "
+                         f"nearest each centre first ({_n(written, 'item')} given a new place).", written, {SIGNAL: signal})
     except NoNumericView as exc:
         return ColdStart(f"the queue keeps its order ({exc}).", 0, {SIGNAL: {"items": total, "written": 0, "error": str(exc)}})
     except Exception as exc:  # noqa: BLE001 - the cold start is a nicety: labelling goes on in the old order, the run says why
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return ColdStart(f"the coverage order failed, the queue keeps its order: {detail}", 0,
                          {SIGNAL: {"items": total, "written": 0, "error": detail}})
+
+
+def _n(count: int, noun: str) -> str:
+    """"1 item", "2 items"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
