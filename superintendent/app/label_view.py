@@ -34,7 +34,7 @@ from superintendent.learning.presets import has_in_app_model
 from superintendent.orchestration import project_schedule
 from superintendent.queue import Action
 from superintendent.store import Project, session_scope
-from superintendent.validation import SuperintendentError, ValidationError
+from superintendent.validation import NotFoundError, SuperintendentError, ValidationError
 
 RECENT = 20  # how many of the user's latest labels "Your recent labels" lists
 RECENT_FLASH = "label-recent-flash"  # (kind, message) after a change of one's own label
@@ -59,7 +59,8 @@ def _act(action: Action, project: Project, user_id: int, item_id: int | None = N
         st.rerun()  # the session's sign-in is gone: the full rerun shows the sign-in form
 
     def transaction(s):  # noqa: ANN001, ANN202 - one whole transaction
-        return queue.act(s, project, user_id, action, item_id=item_id, value=value)
+        # the project as it is now: a label is checked against its options, and finishes its item, by today's settings
+        return queue.act(s, queue.get_project(s, project.id), user_id, action, item_id=item_id, value=value)
 
     try:
         outcome = guarded_action(user, "label", transaction, retries=3, idempotent=action is not Action.undo)
@@ -128,6 +129,18 @@ def _submit_text(project: Project, user_id: int, item_id: int) -> None:
 SETTLING_RUNS = 2
 
 
+def _as_now(project: Project) -> Project | None:
+    """``project`` read again: a fragment reruns with the arguments of the page's last full run, so without this
+    it would draw each next item with the options (and guidelines, ...) of when the page was drawn. None (said on
+    the page) if it was deleted since."""
+    try:
+        with session_scope(resources.engine(), write=False) as s:
+            return queue.get_project(s, project.id)
+    except NotFoundError:
+        st.warning(f"The project '{render.text(project.name)}' was deleted. Pick another project above.")
+        return None
+
+
 @st.fragment
 def labelling(project: Project, user: CurrentUser) -> None:
     with database_trouble_shown():
@@ -135,6 +148,9 @@ def labelling(project: Project, user: CurrentUser) -> None:
 
 
 def _labelling(project: Project, user: CurrentUser) -> None:
+    if (project := _as_now(project)) is None:
+        return
+    show_guidelines(project)
     engine = resources.engine()
     tasks = _tasks()
     if tasks.get(project.id) is None:
@@ -254,7 +270,8 @@ def _change_own(project: Project, user: CurrentUser, item_id: int, value: Any = 
     if not marks.is_marks(project.label_mode):
         value = _new_own_value(project, item_id)
     try:
-        changed = guarded_action(user, "label", lambda s: queue.change_own_label(s, project, user.id, item_id, value))
+        changed = guarded_action(user, "label", lambda s: queue.change_own_label(s, queue.get_project(s, project.id), user.id,
+                                                                                   item_id, value))  # checked as the project is now
     except SuperintendentError as exc:
         st.session_state[RECENT_FLASH] = ("warning", render.text(exc))
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
@@ -272,6 +289,8 @@ def recent_labels(project: Project, user: CurrentUser) -> None:
 
 
 def _recent_labels(project: Project, user: CurrentUser) -> None:
+    if (project := _as_now(project)) is None:
+        return
     engine = resources.engine()
     with session_scope(engine, write=False) as s:
         rows = queue.recent_labels(s, project, user.id, RECENT)
@@ -357,7 +376,6 @@ def render_page(user: CurrentUser) -> None:
     hint = "No projects yet." + (" Create one on the Admin page." if user.can("admin") else " Ask an admin to create one.")
     project = project_picker("label-project", empty_hint=hint)
     if project is not None:
-        show_guidelines(project)
         if st.session_state.get(state.SIGNED_IN_RUNS, 0) > SETTLING_RUNS:
             labelling(project, user)
         else:  # just signed in: see SETTLING_RUNS

@@ -58,7 +58,7 @@ def project_picker(key: str, *, empty_hint: str = "No projects yet: an admin cre
         with session_scope(resources.engine()) as s:
             queue.remember_last_project(s, user.id, picked.id)
     st.session_state[state.PROJECT] = picked.id
-    return picked
+    return projects[ids.index(picked.id)]  # as read in this run (a select box may hand back the object of an earlier run)
 
 
 def _any_project() -> bool:
