@@ -88,7 +88,7 @@ import numpy as np  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sklearn.base import BaseEstimator, ClassifierMixin, clone  # noqa: E402
 
-from superintendent import learning, queue  # noqa: E402
+from superintendent import learning, queue, simulate  # noqa: E402
 from superintendent.store import Annotation, make_engine, session_scope  # noqa: E402
 
 
@@ -341,11 +341,10 @@ def stop_labellers(procs: list[subprocess.Popen]) -> list[dict[str, Any]]:
 
 def read_streams(stream: Path) -> list[dict[str, Any]]:
     """Each labeller's streamed events as ``{"user", "log": [(kind, item, label, time)], "begun": [...]}``; a last line
-    cut short by the SIGTERM is left out."""
+    cut short by the SIGTERM is left out, and so are the marks of a transaction's start (``{"begun": t}``)."""
     events = []
     for path in sorted(stream.glob("*.jsonl")):
-        lines = path.read_text().split("\n")[:-1]  # complete lines only: each ends with "\n"
-        rows = [json.loads(line) for line in lines]
+        rows = [row for row in simulate.read_stream(path) if isinstance(row, list)]
         events.append({"user": path.stem, "log": [tuple(r[:4]) for r in rows], "begun": [r[4] for r in rows]})
     return events
 

@@ -96,6 +96,14 @@ class Events:
             sink.write(json.dumps({"begun": when}) + "\n")
 
 
+def read_stream(path: Path) -> list[list | dict]:
+    """What ``--stream`` wrote to ``path`` so far, in order: log rows ``[kind, item, label, time, begun]`` and the
+    starts of transactions ``{"begun": time}``. A last line cut short by a kill is left out (every line written
+    whole ends with a newline)."""
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(line) for line in text.split("\n")[:-1]]
+
+
 def _wait_at_barrier(folder: str, n: int, name: str, timeout: float = 120.0) -> None:
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)

@@ -3,14 +3,13 @@ as processes, and reading their event logs."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from superintendent import queue
+from superintendent import queue, simulate
 from superintendent.auth import ensure_user
 from superintendent.store import Role, session_scope
 
@@ -46,8 +45,7 @@ def replay(result: dict) -> dict[tuple[str, int], object]:
 def read_stream(path: Path, user: str, killed_at: float) -> dict:
     """A killed simulated labeller's streamed log (``simulate --stream``), as simulate's results. ``stopped``: when
     the action it died in began (an undo or a submit that committed unlogged had handed its item back), else the kill."""
-    text = path.read_text() if path.exists() else ""
-    lines = [json.loads(line) for line in text.splitlines() if line.endswith(("]", "}"))]  # not a half-written last line
+    lines = simulate.read_stream(path)
     last_row = max((j for j, line in enumerate(lines) if isinstance(line, list)), default=-1)
     rows = [line for line in lines if isinstance(line, list)]
     stopped = min([killed_at, *(line["begun"] for line in lines[last_row + 1:])])
