@@ -183,7 +183,7 @@ def test_the_model_page_says_in_full_why_a_retrain_was_skipped(app_env):
     at = logged_in("boss")
     at.switch_page("pages/model.py").run()
     retrain_now(at)
-    why = ("The latest run was skipped: need labels of at least two classes to train; have 1 class(es) in 3 labels; "
+    why = ("The latest run was skipped: need labels of at least two classes to train; all 3 labels are 'class_0'; "
            "until then the queue is ordered for coverage: ")
 
     def warnings() -> list[str]:

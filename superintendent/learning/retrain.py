@@ -265,8 +265,12 @@ def _too_few_classes(labels: list[Any], multi: bool = False) -> str | None:
                     "all have the same options")
         return None
     distinct = set(map(str, labels))
-    if len(distinct) < 2:
-        return f"need labels of at least two classes to train; have {len(distinct)} class(es) in {len(labels)} labels"
+    if not distinct:
+        return "need labels of at least two classes to train; there are no labels yet"
+    if len(distinct) == 1:
+        (only,) = distinct
+        have = f"the only label is '{only}'" if len(labels) == 1 else f"all {len(labels)} labels are '{only}'"
+        return f"need labels of at least two classes to train; {have}"
     return None
 
 
